@@ -1,0 +1,161 @@
+//! The `dummy` simulator: no real simulation, only the timed transitions of
+//! the reference's `DummySimulator`, for testing a lab's tooling.
+//!
+//! Every transient state (`starting`, `stopping`, `pausing`, `resuming`,
+//! `resetting`, `shuttingdown`) lasts `transition_delay` seconds (a
+//! property, default 1.0 as in the reference). A `start` with parameter
+//! `runtime` (seconds) ends the run by itself after that long in `running`
+//! (through `stopping` to `idle`), as a finite simulation would; without it
+//! the run lasts until `stop`.
+
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+use villas_sdk::{
+    Action, ActionKind, Component, ComponentSpec, Context, ErrorCode, ErrorInfo, Kind, State,
+    TimerToken,
+};
+
+/// The `simulator`/`dummy` kind.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DummyKind;
+
+/// Timer: the transient state is over.
+const SETTLE: TimerToken = 1;
+/// Timer: the run's `runtime` is over.
+const RUN_OVER: TimerToken = 2;
+
+impl Kind for DummyKind {
+    fn category(&self) -> &'static str {
+        "simulator"
+    }
+
+    fn type_name(&self) -> &'static str {
+        "dummy"
+    }
+
+    fn schemas(&self) -> Map<String, Value> {
+        let mut schemas = Map::new();
+        schemas.insert(
+            "start".into(),
+            json!({
+                "$schema": "http://json-schema.org/draft-07/schema",
+                "type": "object",
+                "default": {},
+                "properties": {
+                    "runtime": {
+                        "description": "The run time of the simulation in seconds; absent: run until stopped",
+                        "type": "number",
+                        "minimum": 0,
+                        "default": 1.0,
+                        "examples": [3.0]
+                    }
+                }
+            }),
+        );
+        schemas
+    }
+
+    fn build(&self, spec: &ComponentSpec) -> Result<Box<dyn Component>, ErrorInfo> {
+        let delay = match spec.properties.get("transition_delay") {
+            None | Some(Value::Null) => 1.0,
+            Some(value) => value
+                .as_f64()
+                .filter(|d| d.is_finite() && *d >= 0.0 && *d <= 86_400.0)
+                .ok_or_else(|| {
+                    ErrorInfo::new(
+                        ErrorCode::InvalidParameters,
+                        "property transition_delay must be a number of seconds between 0 and 86400",
+                    )
+                })?,
+        };
+        Ok(Box::new(Dummy {
+            delay: Duration::from_secs_f64(delay),
+            runtime: None,
+        }))
+    }
+}
+
+/// One dummy simulator.
+#[derive(Debug)]
+pub struct Dummy {
+    /// How long each transient state lasts.
+    delay: Duration,
+    /// The current run's length, from `start`'s `runtime`.
+    runtime: Option<Duration>,
+}
+
+impl Dummy {
+    fn settle_later(&self, ctx: &mut Context<'_>) -> Result<(), ErrorInfo> {
+        ctx.schedule(self.delay, SETTLE);
+        Ok(())
+    }
+}
+
+impl Component for Dummy {
+    fn actions(&self) -> &'static [ActionKind] {
+        &[
+            ActionKind::Start,
+            ActionKind::Stop,
+            ActionKind::Pause,
+            ActionKind::Resume,
+            ActionKind::Shutdown,
+        ]
+    }
+
+    fn start(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
+        self.runtime = action
+            .parameters
+            .get("runtime")
+            .and_then(Value::as_f64)
+            .filter(|r| r.is_finite() && *r >= 0.0)
+            .map(|r| Duration::from_secs_f64(r.min(365.0 * 86_400.0)));
+        self.settle_later(ctx)
+    }
+
+    fn stop(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
+        self.settle_later(ctx)
+    }
+
+    fn pause(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
+        self.settle_later(ctx)
+    }
+
+    fn resume(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
+        self.settle_later(ctx)
+    }
+
+    fn shutdown(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
+        self.settle_later(ctx)
+    }
+
+    fn reset(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
+        self.runtime = None;
+        self.settle_later(ctx)
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_>, token: TimerToken) -> Result<(), ErrorInfo> {
+        match (token, ctx.state()) {
+            (RUN_OVER, State::Running) => {
+                ctx.transition(State::Stopping)?;
+                self.settle_later(ctx)
+            }
+            (SETTLE, State::Starting | State::Resuming) => {
+                ctx.transition(State::Running)?;
+                if let Some(runtime) = self.runtime {
+                    ctx.schedule(runtime, RUN_OVER);
+                }
+                Ok(())
+            }
+            (SETTLE, State::Stopping | State::Resetting) => ctx.transition(State::Idle),
+            (SETTLE, State::Pausing) => ctx.transition(State::Paused),
+            (SETTLE, State::ShuttingDown) => ctx.transition(State::Shutdown),
+            _ => Ok(()),
+        }
+    }
+
+    fn status_fields(&self, fields: &mut Map<String, Value>) {
+        if let Some(runtime) = self.runtime {
+            fields.insert("runtime".into(), runtime.as_secs_f64().into());
+        }
+    }
+}

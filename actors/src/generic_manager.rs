@@ -1,0 +1,108 @@
+//! The `generic` manager: creates and deletes components of any kind this
+//! daemon knows, in this daemon. Its status lists what it manages.
+//!
+//! `create` parameters are the new component's properties (`category` and
+//! `type` required, `uuid` optional: a new v4 uuid is generated when it is
+//! absent or null). A nested `properties` object, as the protocol page
+//! shows it, is merged in (top-level keys win). `delete` takes `{"uuid"}`.
+
+use serde_json::{json, Map, Value};
+use villas_sdk::{
+    Action, ActionKind, Component, ComponentSpec, Context, ErrorCode, ErrorInfo, Kind,
+};
+
+/// The `manager`/`generic` kind.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GenericManagerKind;
+
+impl Kind for GenericManagerKind {
+    fn category(&self) -> &'static str {
+        "manager"
+    }
+
+    fn type_name(&self) -> &'static str {
+        "generic"
+    }
+
+    fn schemas(&self) -> Map<String, Value> {
+        let text = |title: &str, example: &str| json!({"type": "string", "title": title, "default": "", "examples": [example]});
+        let mut schemas = Map::new();
+        schemas.insert(
+            "create".into(),
+            json!({
+                "$schema": "http://json-schema.org/draft-07/schema",
+                "type": "object",
+                "default": {},
+                "required": ["name", "category", "type"],
+                "properties": {
+                    "name": text("Component name", "Generic Simulator #1"),
+                    "owner": text("Component owner", "svg"),
+                    "realm": text("Component realm", "de.rwth-aachen.eonerc.acs"),
+                    "category": text("Component category", "simulator"),
+                    "type": text("Component type", "dummy"),
+                    "location": text("Component location", "Richard's PC"),
+                    "description": text("Description", "A dummy simulator"),
+                    "ws_url": text("WebSocket URL", "https://villas.k8s.eonerc.rwth-aachen.de/ws/relay/generic_1"),
+                    "api_url": text("API URL", "https://villas.k8s.eonerc.rwth-aachen.de/api/ic/generic_1"),
+                    "uuid": {
+                        "type": ["string", "null"],
+                        "title": "Component uuid (generated when absent)",
+                        "default": null,
+                        "pattern": "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+                    },
+                    "properties": {"type": "object", "title": "Further type-specific properties"}
+                },
+                "additionalProperties": true
+            }),
+        );
+        schemas.insert(
+            "delete".into(),
+            json!({
+                "$schema": "http://json-schema.org/draft-07/schema",
+                "type": "object",
+                "required": ["uuid"],
+                "properties": {"uuid": {"type": "string", "title": "The uuid of the component to delete"}}
+            }),
+        );
+        schemas
+    }
+
+    fn build(&self, _spec: &ComponentSpec) -> Result<Box<dyn Component>, ErrorInfo> {
+        Ok(Box::new(GenericManager))
+    }
+}
+
+/// One generic manager.
+#[derive(Debug)]
+pub struct GenericManager;
+
+impl Component for GenericManager {
+    fn actions(&self) -> &'static [ActionKind] {
+        &[ActionKind::Create, ActionKind::Delete]
+    }
+
+    fn create(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
+        let mut properties = action.parameters.clone();
+        if let Some(Value::Object(nested)) = properties.remove("properties") {
+            for (key, value) in nested {
+                properties.entry(key).or_insert(value);
+            }
+        }
+        let spec = ComponentSpec::from_properties(properties).map_err(|e| e.to_error_info())?;
+        ctx.manager()?.create(spec)
+    }
+
+    fn delete(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
+        let uuid = action
+            .parameters
+            .get("uuid")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ErrorInfo::new(
+                    ErrorCode::InvalidParameters,
+                    "delete needs parameter uuid (a string)",
+                )
+            })?;
+        ctx.manager()?.delete(uuid)
+    }
+}

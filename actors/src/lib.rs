@@ -1,0 +1,29 @@
+//! # villas-actors
+//!
+//! The built-in infrastructure-component kinds, each written against
+//! `villas-sdk` exactly as a lab's own kind would be, one module and one
+//! cargo feature each so a deployment compiles in only what it needs:
+//!
+//! | feature           | category  | type      | module              |
+//! |-------------------|-----------|-----------|---------------------|
+//! | `dummy`           | simulator | dummy     | [`dummy`]           |
+//! | `generic-manager` | manager   | generic   | [`generic_manager`] |
+
+use std::sync::Arc;
+use villas_sdk::Kind;
+
+#[cfg(feature = "dummy")]
+pub mod dummy;
+#[cfg(feature = "generic-manager")]
+pub mod generic_manager;
+
+/// Every kind compiled into this build.
+pub fn builtin_kinds() -> Vec<Arc<dyn Kind>> {
+    #[allow(unused_mut)]
+    let mut kinds: Vec<Arc<dyn Kind>> = Vec::new();
+    #[cfg(feature = "dummy")]
+    kinds.push(Arc::new(dummy::DummyKind));
+    #[cfg(feature = "generic-manager")]
+    kinds.push(Arc::new(generic_manager::GenericManagerKind));
+    kinds
+}

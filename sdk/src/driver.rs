@@ -1,0 +1,407 @@
+//! The state machine every component runs under, whatever its kind: turns
+//! actions into checked transitions, validates parameters, calls the kind
+//! (catching its panics), and produces the status messages to publish.
+//! Transport-free and synchronous, so kinds can be tested with it directly.
+
+use crate::component::{Component, Context, Effect, Kind, ManagerOps, TimerToken};
+use crate::protocol::status::{raw_json, unix_now};
+use crate::protocol::{
+    Action, ActionKind, ErrorCode, ErrorInfo, HostInfo, Identity, State, StatusBody, StatusMessage,
+};
+use crate::schema::Schemas;
+use crate::spec::ComponentSpec;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A component instance under the protocol's state machine.
+pub struct Driver {
+    /// The kind, kept to rebuild the instance after it panicked.
+    kind: Arc<dyn Kind>,
+    /// The instance's definition.
+    spec: ComponentSpec,
+    /// The kind's instance.
+    component: Box<dyn Component>,
+    /// The kind's compiled schemas, shared by all its instances.
+    schemas: Arc<Schemas>,
+    /// Facts shared by every status of the daemon.
+    host: Arc<HostInfo>,
+    /// The uuid of the managing manager.
+    managed_by: Option<String>,
+    /// `properties`, serialised once.
+    properties: Box<RawValue>,
+    /// Current state.
+    state: State,
+    /// The error that put the component in `error`.
+    error: Option<ErrorInfo>,
+    /// When the component (re)started, for `uptime`.
+    started: Instant,
+    /// Timer generation: bumped by `reset` and removal so that timers
+    /// scheduled before are ignored when they fire.
+    generation: u64,
+    /// The instance panicked: rebuild it from the kind on `reset`.
+    crashed: bool,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("uuid", &self.spec.identity.uuid)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl Driver {
+    /// Builds an instance of `kind` in state `idle`.
+    pub fn new(
+        kind: Arc<dyn Kind>,
+        schemas: Arc<Schemas>,
+        spec: ComponentSpec,
+        host: Arc<HostInfo>,
+        managed_by: Option<String>,
+    ) -> Result<Self, ErrorInfo> {
+        let component = build_guarded(kind.as_ref(), &spec)?;
+        let properties = raw_json(&spec.published_properties());
+        Ok(Driver {
+            kind,
+            spec,
+            component,
+            schemas,
+            host,
+            managed_by,
+            properties,
+            state: State::Idle,
+            error: None,
+            started: Instant::now(),
+            generation: 0,
+            crashed: false,
+        })
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The error that put the component in `error`, if it is there.
+    pub fn error(&self) -> Option<&ErrorInfo> {
+        self.error.as_ref()
+    }
+
+    /// The component's definition.
+    pub fn spec(&self) -> &ComponentSpec {
+        &self.spec
+    }
+
+    /// The component's addressing identity.
+    pub fn identity(&self) -> &Identity {
+        &self.spec.identity
+    }
+
+    /// How long to wait before carrying out `action`: `Some` when its
+    /// `when` lies in the future.
+    pub fn delay_of(action: &Action, now_unix: f64) -> Option<Duration> {
+        let when = action.when?;
+        let delay = when - now_unix;
+        (delay > 0.001).then(|| Duration::from_secs_f64(delay.min(365.0 * 86_400.0)))
+    }
+
+    /// Carries out an action now. Everything to publish or schedule is
+    /// appended to `effects`.
+    pub fn handle(
+        &mut self,
+        action: &Action,
+        manager: Option<&mut dyn ManagerOps>,
+        effects: &mut Vec<Effect>,
+    ) {
+        if self.state == State::Gone {
+            return;
+        }
+        match action.kind {
+            ActionKind::Ping => self.publish_current(effects),
+            ActionKind::Create | ActionKind::Delete => self.manage(action, manager, effects),
+            kind => self.control(kind, action, manager, effects),
+        }
+    }
+
+    fn manage(
+        &mut self,
+        action: &Action,
+        manager: Option<&mut dyn ManagerOps>,
+        effects: &mut Vec<Effect>,
+    ) {
+        if manager.is_none() || !self.component.actions().contains(&action.kind) {
+            return self.refuse(
+                ErrorInfo::new(
+                    ErrorCode::Unsupported,
+                    format!(
+                        "{} is only for components of category manager; {} is a {}",
+                        action.kind, self.spec.identity.uuid, self.spec.identity.category
+                    ),
+                )
+                .with("action", action.kind.as_str()),
+                effects,
+            );
+        }
+        if let Err(error) = self
+            .schemas
+            .validate(action.kind.as_str(), &action.parameters)
+        {
+            return self.refuse(error, effects);
+        }
+        let result = self.call(manager, effects, |component, ctx| match action.kind {
+            ActionKind::Create => component.create(ctx, action),
+            _ => component.delete(ctx, action),
+        });
+        match result {
+            Ok(()) => self.publish_current(effects),
+            Err(error) => self.refuse(error, effects),
+        }
+    }
+
+    fn control(
+        &mut self,
+        kind: ActionKind,
+        action: &Action,
+        manager: Option<&mut dyn ManagerOps>,
+        effects: &mut Vec<Effect>,
+    ) {
+        let (transient, call): (
+            State,
+            fn(&mut dyn Component, &mut Context<'_>, &Action) -> Result<(), ErrorInfo>,
+        ) = match kind {
+            ActionKind::Start => (State::Starting, |c, x, a| c.start(x, a)),
+            ActionKind::Stop => (State::Stopping, |c, x, a| c.stop(x, a)),
+            ActionKind::Pause => (State::Pausing, |c, x, a| c.pause(x, a)),
+            ActionKind::Resume => (State::Resuming, |c, x, a| c.resume(x, a)),
+            ActionKind::Shutdown => (State::ShuttingDown, |c, x, a| c.shutdown(x, a)),
+            _ => (State::Resetting, |c, x, a| c.reset(x, a)),
+        };
+        let is_reset = kind == ActionKind::Reset;
+        if !is_reset && !self.component.actions().contains(&kind) {
+            return self.refuse(
+                ErrorInfo::new(
+                    ErrorCode::Unsupported,
+                    format!(
+                        "a {} {} does not support {kind}",
+                        self.spec.identity.kind, self.spec.identity.category
+                    ),
+                )
+                .with("action", kind.as_str()),
+                effects,
+            );
+        }
+        if !self.state.can_become(transient) {
+            return self.refuse(
+                ErrorInfo::new(
+                    ErrorCode::InvalidTransition,
+                    format!("cannot {kind} in state {}", self.state),
+                )
+                .with("action", kind.as_str())
+                .with("from", self.state.as_str())
+                .with("to", transient.as_str()),
+                effects,
+            );
+        }
+        if let Err(error) = self.schemas.validate(kind.as_str(), &action.parameters) {
+            self.set_error(error, effects);
+            return;
+        }
+        if is_reset {
+            self.generation += 1;
+            self.started = Instant::now();
+            if self.crashed {
+                match build_guarded(self.kind.as_ref(), &self.spec) {
+                    Ok(component) => {
+                        self.component = component;
+                        self.crashed = false;
+                    }
+                    Err(error) => {
+                        self.set_error(error, effects);
+                        return;
+                    }
+                }
+            }
+        }
+        self.state = transient;
+        self.error = None;
+        effects.push(Effect::Publish {
+            state: transient,
+            error: None,
+        });
+        if let Err(error) = self.call(manager, effects, |component, ctx| {
+            call(component, ctx, action)
+        }) {
+            self.set_error(error, effects);
+        }
+    }
+
+    /// A timer fired: passes it to the kind unless it is stale.
+    pub fn timer_fired(&mut self, generation: u64, token: TimerToken, effects: &mut Vec<Effect>) {
+        if generation != self.generation || self.state == State::Gone {
+            return;
+        }
+        if let Err(error) = self.call(None, effects, |component, ctx| {
+            component.on_timer(ctx, token)
+        }) {
+            self.set_error(error, effects);
+        }
+    }
+
+    /// Publishes the current state with a refusal's error; the state is kept.
+    pub fn refuse(&mut self, error: ErrorInfo, effects: &mut Vec<Effect>) {
+        effects.push(Effect::Publish {
+            state: self.state,
+            error: Some(error),
+        });
+    }
+
+    /// Publishes the current status.
+    pub fn publish_current(&self, effects: &mut Vec<Effect>) {
+        effects.push(Effect::Publish {
+            state: self.state,
+            error: self.error.clone(),
+        });
+    }
+
+    /// Removes the instance: everything it runs is released, timers are
+    /// cancelled, and `gone` is published exactly once.
+    pub fn remove(&mut self, effects: &mut Vec<Effect>) {
+        if self.state == State::Gone {
+            return;
+        }
+        self.generation += 1;
+        let component = &mut self.component;
+        if catch_unwind(AssertUnwindSafe(|| component.on_remove())).is_err() {
+            self.crashed = true;
+        }
+        self.state = State::Gone;
+        self.error = None;
+        effects.push(Effect::Publish {
+            state: State::Gone,
+            error: None,
+        });
+    }
+
+    /// Stops the instance because the daemon stops: like removal, but the
+    /// final state published is the current one (managers: `shutdown`).
+    pub fn release(&mut self) {
+        self.generation += 1;
+        let component = &mut self.component;
+        let _ = catch_unwind(AssertUnwindSafe(|| component.on_remove()));
+    }
+
+    /// Forces a state without the table (used for a manager's final
+    /// `shutdown` when the daemon stops).
+    pub fn force_state(&mut self, state: State, effects: &mut Vec<Effect>) {
+        if self.state != state && self.state != State::Gone {
+            self.state = state;
+            effects.push(Effect::Publish { state, error: None });
+        }
+    }
+
+    /// Serialises a status message in `state` with `error`, adding `extra`
+    /// to the type-specific fields.
+    pub fn status_json(
+        &self,
+        state: State,
+        error: Option<&ErrorInfo>,
+        extra: Option<&Map<String, Value>>,
+    ) -> Vec<u8> {
+        let mut fields = Map::new();
+        let component = &self.component;
+        if !self.crashed {
+            let _ = catch_unwind(AssertUnwindSafe(|| component.status_fields(&mut fields)));
+        }
+        if let Some(extra) = extra {
+            fields.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let message = StatusMessage {
+            status: StatusBody {
+                state,
+                version: &self.host.version,
+                uptime: self.started.elapsed().as_secs_f64(),
+                host: &self.host.host,
+                kernel: &self.host.kernel,
+                managed_by: self.managed_by.as_deref(),
+                error,
+                fields: &fields,
+            },
+            properties: &self.properties,
+            schema: self.schemas.published(),
+            when: unix_now(),
+        };
+        // Serialising borrowed strings, numbers and raw JSON into a Vec
+        // cannot fail.
+        serde_json::to_vec(&message).unwrap_or_default()
+    }
+
+    fn set_error(&mut self, error: ErrorInfo, effects: &mut Vec<Effect>) {
+        self.state = State::Error;
+        self.error = Some(error.clone());
+        effects.push(Effect::Publish {
+            state: State::Error,
+            error: Some(error),
+        });
+    }
+
+    /// Calls kind code with a context, turning a panic into an error.
+    fn call<F>(
+        &mut self,
+        manager: Option<&mut dyn ManagerOps>,
+        effects: &mut Vec<Effect>,
+        f: F,
+    ) -> Result<(), ErrorInfo>
+    where
+        F: FnOnce(&mut dyn Component, &mut Context<'_>) -> Result<(), ErrorInfo>,
+    {
+        let component = &mut self.component;
+        let mut ctx = Context {
+            state: &mut self.state,
+            error: &mut self.error,
+            generation: self.generation,
+            effects,
+            manager: match manager {
+                Some(ops) => Some(ops),
+                None => None,
+            },
+            spec: &self.spec,
+        };
+        match catch_unwind(AssertUnwindSafe(|| f(component.as_mut(), &mut ctx))) {
+            Ok(result) => result,
+            Err(panic) => {
+                self.crashed = true;
+                self.generation += 1;
+                Err(ErrorInfo::new(
+                    ErrorCode::Crashed,
+                    format!("component panicked: {}", panic_message(panic.as_ref())),
+                ))
+            }
+        }
+    }
+}
+
+fn build_guarded(kind: &dyn Kind, spec: &ComponentSpec) -> Result<Box<dyn Component>, ErrorInfo> {
+    match catch_unwind(AssertUnwindSafe(|| kind.build(spec))) {
+        Ok(result) => result,
+        Err(panic) => Err(ErrorInfo::new(
+            ErrorCode::Crashed,
+            format!(
+                "building the component panicked: {}",
+                panic_message(panic.as_ref())
+            ),
+        )),
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}

@@ -1,0 +1,162 @@
+//! The HTTP API, compatible with the reference's `/api/v1`: the list of
+//! components and the controller's status, health, one component's status,
+//! and running an action on a component. It talks to component actors
+//! directly, so it works the same on the AMQP and the in-process bus.
+
+use crate::component_actor::{Execute, GetStatus};
+use crate::directory::Directory;
+use actix_web::dev::ServerHandle;
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use villas_sdk::protocol::{parse_body, Body, HostInfo};
+use villas_sdk::{ErrorCode, ErrorInfo};
+
+/// What the handlers need.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Every component.
+    pub directory: Directory,
+    /// The daemon's uuid.
+    pub uuid: String,
+    /// Host facts.
+    pub host: Arc<HostInfo>,
+    /// When the daemon started.
+    pub started: Instant,
+    /// `amqp` or `local`.
+    pub bus: &'static str,
+}
+
+/// Binds the API and starts serving it on the current actix system.
+/// Returns the handle to stop it and the address actually bound.
+pub fn serve(listen: SocketAddr, state: ApiState) -> std::io::Result<(ServerHandle, SocketAddr)> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(1 << 20))
+            .route("/api/v1", web::get().to(index))
+            .route("/api/v1/", web::get().to(index))
+            .route("/api/v1/health", web::get().to(health))
+            .route("/api/v1/component/{uuid}", web::get().to(get_component))
+            .route("/api/v1/component/{uuid}", web::post().to(post_component))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(2)
+    .bind(listen)?;
+    let bound = server.addrs().first().copied().unwrap_or(listen);
+    let server = server.run();
+    let handle = server.handle();
+    actix::spawn(server);
+    Ok((handle, bound))
+}
+
+async fn index(state: web::Data<ApiState>) -> HttpResponse {
+    let components: Vec<String> = state
+        .directory
+        .read()
+        .iter()
+        .map(|r| r.identity.uuid.clone())
+        .collect();
+    let kernel: serde_json::Value =
+        serde_json::from_str(state.host.kernel.get()).unwrap_or_default();
+    HttpResponse::Ok().json(json!({
+        "components": components,
+        "status": {
+            "uuid": state.uuid,
+            "version": state.host.version,
+            "uptime": state.started.elapsed().as_secs_f64(),
+            "host": state.host.host,
+            "kernel": kernel,
+            "bus": state.bus,
+        }
+    }))
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+fn error_response(status: StatusCode, error: &ErrorInfo) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": error }))
+}
+
+fn lookup(
+    state: &ApiState,
+    uuid: &str,
+) -> Result<actix::Addr<crate::component_actor::IcActor>, HttpResponse> {
+    let canonical = uuid::Uuid::parse_str(uuid)
+        .map(|u| u.hyphenated().to_string())
+        .unwrap_or_else(|_| uuid.to_owned());
+    state
+        .directory
+        .read()
+        .get(&canonical)
+        .map(|r| r.target.clone())
+        .ok_or_else(|| {
+            error_response(
+                StatusCode::NOT_FOUND,
+                &ErrorInfo::new(
+                    ErrorCode::UnknownComponent,
+                    format!("no component with uuid {uuid:?}"),
+                ),
+            )
+        })
+}
+
+fn json_bytes(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
+}
+
+fn unavailable() -> HttpResponse {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &ErrorInfo::new(ErrorCode::Failed, "the component is stopping"),
+    )
+}
+
+async fn get_component(state: web::Data<ApiState>, uuid: web::Path<String>) -> HttpResponse {
+    let addr = match lookup(&state, &uuid) {
+        Ok(addr) => addr,
+        Err(response) => return response,
+    };
+    match addr.send(GetStatus).await {
+        Ok(body) => json_bytes(body),
+        Err(_) => unavailable(),
+    }
+}
+
+async fn post_component(
+    state: web::Data<ApiState>,
+    uuid: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let addr = match lookup(&state, &uuid) {
+        Ok(addr) => addr,
+        Err(response) => return response,
+    };
+    let action = match parse_body(&body) {
+        Body::Action(action) => action,
+        Body::Invalid(error) => {
+            return error_response(StatusCode::BAD_REQUEST, &error.to_error_info())
+        }
+        Body::NotAnAction => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                &ErrorInfo::new(ErrorCode::MalformedMessage, "the body has no \"action\""),
+            )
+        }
+    };
+    tracing::info!(uuid = %uuid, action = %action.kind, "action via HTTP API");
+    match addr.send(Execute(action)).await {
+        Ok(Ok(status)) => json_bytes(status),
+        Ok(Err(error)) => error_response(StatusCode::BAD_REQUEST, &error),
+        Err(_) => unavailable(),
+    }
+}

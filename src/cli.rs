@@ -1,0 +1,43 @@
+//! The command line, compatible with the reference's
+//! `villas-controller [-b URL] [-c FILE] [-d LEVEL] daemon`.
+
+use crate::telemetry::LogFormat;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Orchestrates the infrastructure components of distributed real-time
+/// simulation labs over the VILLAScontroller protocol.
+#[derive(Debug, Parser)]
+#[command(name = "villas-controller", version, about)]
+pub struct Cli {
+    /// AMQP broker URI (overrides broker.url); without one the daemon runs
+    /// on its in-process bus.
+    #[arg(short = 'b', long = "broker", global = true)]
+    pub broker: Option<String>,
+
+    /// Configuration file (TOML, YAML or JSON); default: searched in the
+    /// XDG config dirs, ./, ./etc and /etc/villas/controller.
+    #[arg(short = 'c', long = "config", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Log level or filter (RUST_LOG takes precedence).
+    #[arg(short = 'd', long = "debug", default_value = "info", global = true)]
+    pub level: String,
+
+    /// Log line format.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller daemon.
+    Daemon,
+    /// Validate the configuration and exit (78 if it is invalid).
+    CheckConfig,
+}

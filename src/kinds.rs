@@ -1,0 +1,70 @@
+//! The kinds this daemon can run, by (category, type), each with its
+//! schemas compiled once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use villas_sdk::{ErrorCode, ErrorInfo, Kind, SchemaError, Schemas};
+
+/// A registered kind and its compiled schemas.
+#[derive(Clone)]
+pub struct RegisteredKind {
+    /// The kind.
+    pub kind: Arc<dyn Kind>,
+    /// Its schemas, shared by all its instances.
+    pub schemas: Arc<Schemas>,
+}
+
+/// The registry of kinds.
+#[derive(Clone, Default)]
+pub struct KindRegistry {
+    /// (category, type) -> kind.
+    kinds: HashMap<(String, String), RegisteredKind>,
+}
+
+impl std::fmt::Debug for KindRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.kinds.keys()).finish()
+    }
+}
+
+impl KindRegistry {
+    /// Registers kinds, compiling their schemas.
+    pub fn new(kinds: impl IntoIterator<Item = Arc<dyn Kind>>) -> Result<Self, SchemaError> {
+        let mut registry = KindRegistry::default();
+        for kind in kinds {
+            registry.register(kind)?;
+        }
+        Ok(registry)
+    }
+
+    /// Registers one kind (a lab's own, say); a later one replaces an
+    /// earlier one of the same category and type.
+    pub fn register(&mut self, kind: Arc<dyn Kind>) -> Result<(), SchemaError> {
+        let schemas = Arc::new(Schemas::compile(kind.schemas())?);
+        let key = (kind.category().to_owned(), kind.type_name().to_owned());
+        self.kinds.insert(key, RegisteredKind { kind, schemas });
+        Ok(())
+    }
+
+    /// The kind for a category and type.
+    pub fn get(&self, category: &str, kind: &str) -> Result<&RegisteredKind, ErrorInfo> {
+        self.kinds
+            .get(&(category.to_owned(), kind.to_owned()))
+            .ok_or_else(|| {
+                ErrorInfo::new(
+                    ErrorCode::Unsupported,
+                    format!(
+                        "this controller has no component kind {category}/{kind} (it has: {})",
+                        self.names().join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// "category/type" of every kind, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.kinds.keys().map(|(c, t)| format!("{c}/{t}")).collect();
+        names.sort();
+        names
+    }
+}

@@ -1,0 +1,38 @@
+//! # villas-controller
+//!
+//! The daemon that orchestrates the infrastructure components (ICs) of a
+//! distributed real-time simulation lab over the VILLAScontroller protocol.
+//! Protocol types and the component SDK live in `villas-sdk`; the built-in
+//! kinds in `villas-actors`; this crate is the daemon: settings, the bus,
+//! the supervision tree, the HTTP API and the CLI.
+//!
+//! ## Supervision tree
+//!
+//! ```text
+//! actix System (one thread)
+//! ├── AmqpBus ── consumer actor: one queue, one binding; fans actions out
+//! │              through the Directory; publish loop for status messages
+//! │              (or the in-process bus when no broker is configured)
+//! ├── HTTP API (actix-web, 1 worker) ── looks components up in the Directory
+//! └── Root ── owns the top managers and the ordered shutdown
+//!     ├── IcActor: manager/generic (daemon uuid, managed_by = itself)
+//!     │   ├── IcActor: simulator/dummy      (managed_by = manager)
+//!     │   └── IcActor: ...                  (created by `create`)
+//!     └── IcActor: further configured managers, each with its components
+//! ```
+//!
+//! Every IC is an actor driving its kind through `villas_sdk::Driver`; a
+//! manager is an IC actor that also owns its components' actors
+//! ([`component_actor::Children`]).
+
+pub mod api;
+pub mod bus;
+pub mod cli;
+pub mod component_actor;
+pub mod daemon;
+pub mod directory;
+pub mod kinds;
+pub mod root;
+pub mod routing;
+pub mod settings;
+pub mod telemetry;
