@@ -85,10 +85,7 @@ fn error_response(status: StatusCode, error: &ErrorInfo) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": error }))
 }
 
-fn lookup(
-    state: &ApiState,
-    uuid: &str,
-) -> Result<actix::Addr<crate::component_actor::IcActor>, HttpResponse> {
+fn lookup(state: &ApiState, uuid: &str) -> Option<actix::Addr<crate::component_actor::IcActor>> {
     let canonical = uuid::Uuid::parse_str(uuid)
         .map(|u| u.hyphenated().to_string())
         .unwrap_or_else(|_| uuid.to_owned());
@@ -97,15 +94,16 @@ fn lookup(
         .read()
         .get(&canonical)
         .map(|r| r.target.clone())
-        .ok_or_else(|| {
-            error_response(
-                StatusCode::NOT_FOUND,
-                &ErrorInfo::new(
-                    ErrorCode::UnknownComponent,
-                    format!("no component with uuid {uuid:?}"),
-                ),
-            )
-        })
+}
+
+fn not_found(uuid: &str) -> HttpResponse {
+    error_response(
+        StatusCode::NOT_FOUND,
+        &ErrorInfo::new(
+            ErrorCode::UnknownComponent,
+            format!("no component with uuid {uuid:?}"),
+        ),
+    )
 }
 
 fn json_bytes(body: Vec<u8>) -> HttpResponse {
@@ -122,9 +120,8 @@ fn unavailable() -> HttpResponse {
 }
 
 async fn get_component(state: web::Data<ApiState>, uuid: web::Path<String>) -> HttpResponse {
-    let addr = match lookup(&state, &uuid) {
-        Ok(addr) => addr,
-        Err(response) => return response,
+    let Some(addr) = lookup(&state, &uuid) else {
+        return not_found(&uuid);
     };
     match addr.send(GetStatus).await {
         Ok(body) => json_bytes(body),
@@ -137,9 +134,8 @@ async fn post_component(
     uuid: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let addr = match lookup(&state, &uuid) {
-        Ok(addr) => addr,
-        Err(response) => return response,
+    let Some(addr) = lookup(&state, &uuid) else {
+        return not_found(&uuid);
     };
     let action = match parse_body(&body) {
         Body::Action(action) => action,

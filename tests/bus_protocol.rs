@@ -43,7 +43,14 @@ async fn lab() -> Lab {
     ]
     .concat();
     let daemon = Daemon::start(&config(&exchange, &manager, &components));
-    let mut lab = Lab { daemon, client, manager, sims, realm1, realm2 };
+    let mut lab = Lab {
+        daemon,
+        client,
+        manager,
+        sims,
+        realm1,
+        realm2,
+    };
     // Every component publishes a status at start-up.
     for uuid in lab.all() {
         lab.client.wait_state(&uuid, "idle").await;
@@ -70,19 +77,46 @@ fn expect(uuids: &[&String]) -> Vec<(String, usize)> {
 #[tokio::test]
 async fn discovery_by_each_header_reaches_the_right_set_once() {
     let mut lab = lab().await;
-    let (a, b, c, d, m) = (lab.sims[0].clone(), lab.sims[1].clone(), lab.sims[2].clone(), lab.sims[3].clone(), lab.manager.clone());
+    let (a, b, c, d, m) = (
+        lab.sims[0].clone(),
+        lab.sims[1].clone(),
+        lab.sims[2].clone(),
+        lab.sims[3].clone(),
+        lab.manager.clone(),
+    );
     assert_eq!(ping_counts(&mut lab, &[("uuid", &a)]).await, expect(&[&a]));
     let r1 = lab.realm1.clone();
-    assert_eq!(ping_counts(&mut lab, &[("realm", &r1)]).await, expect(&[&a, &b]));
-    assert_eq!(ping_counts(&mut lab, &[("category", "simulator")]).await, expect(&[&a, &b, &c, &d]));
-    assert_eq!(ping_counts(&mut lab, &[("type", "generic")]).await, expect(&[&m]));
-    assert_eq!(ping_counts(&mut lab, &[("category", "manager")]).await, expect(&[&m]));
+    assert_eq!(
+        ping_counts(&mut lab, &[("realm", &r1)]).await,
+        expect(&[&a, &b])
+    );
+    assert_eq!(
+        ping_counts(&mut lab, &[("category", "simulator")]).await,
+        expect(&[&a, &b, &c, &d])
+    );
+    assert_eq!(
+        ping_counts(&mut lab, &[("type", "generic")]).await,
+        expect(&[&m])
+    );
+    assert_eq!(
+        ping_counts(&mut lab, &[("category", "manager")]).await,
+        expect(&[&m])
+    );
     // x-match any: several headers, each component answers once.
     let r2 = lab.realm2.clone();
-    assert_eq!(ping_counts(&mut lab, &[("realm", &r1), ("type", "dummy"), ("uuid", &a)]).await, expect(&[&a, &b, &c, &d]));
-    assert_eq!(ping_counts(&mut lab, &[("realm", &r2), ("uuid", &m)]).await, expect(&[&c, &m]));
+    assert_eq!(
+        ping_counts(&mut lab, &[("realm", &r1), ("type", "dummy"), ("uuid", &a)]).await,
+        expect(&[&a, &b, &c, &d])
+    );
+    assert_eq!(
+        ping_counts(&mut lab, &[("realm", &r2), ("uuid", &m)]).await,
+        expect(&[&c, &m])
+    );
     // uuid "" (VILLASweb's start-up ping) addresses everyone.
-    assert_eq!(ping_counts(&mut lab, &[("uuid", "")]).await, expect(&[&a, &b, &c, &d, &m]));
+    assert_eq!(
+        ping_counts(&mut lab, &[("uuid", "")]).await,
+        expect(&[&a, &b, &c, &d, &m])
+    );
     // No matching header, or none at all: nobody.
     assert_eq!(ping_counts(&mut lab, &[("realm", "nowhere")]).await, vec![]);
     assert_eq!(ping_counts(&mut lab, &[]).await, vec![]);
@@ -97,10 +131,27 @@ async fn statuses_carry_what_villasweb_parses() {
     let seen = lab.client.wait_state(&a, "idle").await;
     let body = &seen.body;
     for key in ["state", "version", "uptime", "managed_by", "host", "kernel"] {
-        assert!(body["status"].get(key).is_some(), "status.{key} missing in {body}");
+        assert!(
+            body["status"].get(key).is_some(),
+            "status.{key} missing in {body}"
+        );
     }
-    for key in ["uuid", "name", "description", "location", "owner", "ws_url", "api_url", "category", "type", "realm"] {
-        assert!(body["properties"].get(key).is_some(), "properties.{key} missing");
+    for key in [
+        "uuid",
+        "name",
+        "description",
+        "location",
+        "owner",
+        "ws_url",
+        "api_url",
+        "category",
+        "type",
+        "realm",
+    ] {
+        assert!(
+            body["properties"].get(key).is_some(),
+            "properties.{key} missing"
+        );
     }
     assert!(body["schema"]["start"].is_object());
     assert!(body["when"].as_f64().unwrap() > 1.6e9);
@@ -108,7 +159,10 @@ async fn statuses_carry_what_villasweb_parses() {
     // Published with the component's four headers.
     assert_eq!(seen.headers.get("uuid"), Some(&a));
     assert_eq!(seen.headers.get("realm"), Some(&lab.realm1));
-    assert_eq!(seen.headers.get("category").map(String::as_str), Some("simulator"));
+    assert_eq!(
+        seen.headers.get("category").map(String::as_str),
+        Some("simulator")
+    );
     assert_eq!(seen.headers.get("type").map(String::as_str), Some("dummy"));
 
     // The top manager manages itself (a valid uuid for VILLASweb), lists its
@@ -116,7 +170,12 @@ async fn statuses_carry_what_villasweb_parses() {
     lab.client.act(&m, json!({"action": "ping"})).await;
     let manager = lab.client.wait_state(&m, "idle").await.body;
     assert_eq!(manager["status"]["managed_by"], m.as_str());
-    let listed: HashSet<String> = manager["status"]["components"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let listed: HashSet<String> = manager["status"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(listed, lab.sims.iter().cloned().collect());
     assert!(manager["schema"]["create"].is_object());
     lab.client.close().await;
@@ -136,10 +195,20 @@ async fn dummy_lifecycle_publishes_the_exact_state_sequence() {
     c.act(&a, json!({"action": "stop"})).await;
     assert_eq!(c.states_until(&a, "idle").await, ["stopping", "idle"]);
     c.act(&a, json!({"action": "shutdown"})).await;
-    assert_eq!(c.states_until(&a, "shutdown").await, ["shuttingdown", "shutdown"]);
-    c.act(&a, json!({"action": "start", "parameters": {"runtime": 0.1}})).await;
+    assert_eq!(
+        c.states_until(&a, "shutdown").await,
+        ["shuttingdown", "shutdown"]
+    );
+    c.act(
+        &a,
+        json!({"action": "start", "parameters": {"runtime": 0.1}}),
+    )
+    .await;
     // A finite run ends by itself.
-    assert_eq!(c.states_until(&a, "idle").await, ["starting", "running", "stopping", "idle"]);
+    assert_eq!(
+        c.states_until(&a, "idle").await,
+        ["starting", "running", "stopping", "idle"]
+    );
     c.act(&a, json!({"action": "start"})).await;
     assert_eq!(c.states_until(&a, "running").await, ["starting", "running"]);
     c.act(&a, json!({"action": "reset"})).await;
@@ -157,17 +226,36 @@ async fn invalid_transitions_are_refused_and_the_state_is_kept() {
         let refused = c.wait_error(&a, "invalid-transition").await;
         assert_eq!(refused.state().as_deref(), Some("idle"), "{action}");
         assert_eq!(refused.body["status"]["error"]["action"], action);
-        assert!(refused.body["status"]["error"]["message"].as_str().unwrap().contains("idle"));
-        assert_eq!(refused.body["status"]["error"]["msg"], refused.body["status"]["error"]["message"]);
+        assert!(refused.body["status"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("idle"));
+        assert_eq!(
+            refused.body["status"]["error"]["msg"],
+            refused.body["status"]["error"]["message"]
+        );
     }
     c.act(&a, json!({"action": "start"})).await;
     assert_eq!(c.states_until(&a, "running").await, ["starting", "running"]);
     c.act(&a, json!({"action": "start"})).await;
-    assert_eq!(c.wait_error(&a, "invalid-transition").await.state().as_deref(), Some("running"));
+    assert_eq!(
+        c.wait_error(&a, "invalid-transition")
+            .await
+            .state()
+            .as_deref(),
+        Some("running")
+    );
     // The manager refuses control actions it does not support.
     let m = lab.manager.clone();
     lab.client.act(&m, json!({"action": "start"})).await;
-    assert_eq!(lab.client.wait_error(&m, "unsupported-action").await.state().as_deref(), Some("idle"));
+    assert_eq!(
+        lab.client
+            .wait_error(&m, "unsupported-action")
+            .await
+            .state()
+            .as_deref(),
+        Some("idle")
+    );
     lab.client.close().await;
 }
 
@@ -176,18 +264,35 @@ async fn schema_violation_is_an_error_and_reset_recovers() {
     let mut lab = lab().await;
     let a = lab.sims[0].clone();
     let c = &mut lab.client;
-    c.act(&a, json!({"action": "start", "parameters": {"runtime": "long"}})).await;
+    c.act(
+        &a,
+        json!({"action": "start", "parameters": {"runtime": "long"}}),
+    )
+    .await;
     let error = c.wait_state(&a, "error").await;
     assert_eq!(error.error_kind().as_deref(), Some("invalid-parameters"));
     assert_eq!(error.body["status"]["error"]["path"], "/runtime");
     assert_eq!(error.body["status"]["error"]["code"], 5);
     // Only reset leaves error.
     c.act(&a, json!({"action": "start"})).await;
-    assert_eq!(c.wait_error(&a, "invalid-transition").await.state().as_deref(), Some("error"));
+    assert_eq!(
+        c.wait_error(&a, "invalid-transition")
+            .await
+            .state()
+            .as_deref(),
+        Some("error")
+    );
     c.act(&a, json!({"action": "reset"})).await;
     assert_eq!(c.states_until(&a, "idle").await, ["resetting", "idle"]);
-    c.act(&a, json!({"action": "start", "parameters": {"runtime": -1}})).await;
-    assert_eq!(c.wait_state(&a, "error").await.error_kind().as_deref(), Some("invalid-parameters"));
+    c.act(
+        &a,
+        json!({"action": "start", "parameters": {"runtime": -1}}),
+    )
+    .await;
+    assert_eq!(
+        c.wait_state(&a, "error").await.error_kind().as_deref(),
+        Some("invalid-parameters")
+    );
     lab.client.close().await;
 }
 
@@ -207,50 +312,108 @@ async fn manager_creates_and_deletes_components() {
     let status = c.wait_state(&created, "idle").await;
     assert_eq!(status.body["status"]["managed_by"], m.as_str());
     assert_eq!(status.body["properties"]["transition_delay"], 0.05);
-    let listing = c.wait_for("manager lists it", |s| s.uuid().as_deref() == Some(&m) && s.body["status"]["components"].as_array().unwrap().iter().any(|u| u == created.as_str())).await;
+    let listing = c
+        .wait_for("manager lists it", |s| {
+            s.uuid().as_deref() == Some(&m)
+                && s.body["status"]["components"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|u| u == created.as_str())
+        })
+        .await;
     assert_eq!(listing.state().as_deref(), Some("idle"));
     // The new component is controllable.
     c.act(&created, json!({"action": "start"})).await;
-    assert_eq!(c.states_until(&created, "running").await, ["starting", "running"]);
+    assert_eq!(
+        c.states_until(&created, "running").await,
+        ["starting", "running"]
+    );
 
     // Duplicate uuid: refused, visibly, manager state kept.
     c.act(&m, create(Some(&created))).await;
-    assert_eq!(c.wait_error(&m, "duplicate-uuid").await.state().as_deref(), Some("idle"));
+    assert_eq!(
+        c.wait_error(&m, "duplicate-uuid").await.state().as_deref(),
+        Some("idle")
+    );
     c.act(&m, create(Some(&a))).await;
     c.wait_error(&m, "duplicate-uuid").await;
     // Missing category: schema refusal.
-    c.act(&m, json!({"action": "create", "parameters": {"name": "x", "type": "dummy"}})).await;
+    c.act(
+        &m,
+        json!({"action": "create", "parameters": {"name": "x", "type": "dummy"}}),
+    )
+    .await;
     c.wait_error(&m, "invalid-parameters").await;
     // Unknown kind.
     c.act(&m, json!({"action": "create", "parameters": {"name": "x", "category": "simulator", "type": "rtlab"}})).await;
     c.wait_error(&m, "unsupported-action").await;
     // Without uuid: one is generated.
     c.act(&m, create(None)).await;
-    let generated = c.wait_for("generated component", |s| s.body["status"]["managed_by"] == m.as_str() && s.body["properties"]["name"] == "New" && s.uuid().as_deref() != Some(&created)).await;
+    let generated = c
+        .wait_for("generated component", |s| {
+            s.body["status"]["managed_by"] == m.as_str()
+                && s.body["properties"]["name"] == "New"
+                && s.uuid().as_deref() != Some(&created)
+        })
+        .await;
     assert!(uuid::Uuid::parse_str(&generated.uuid().unwrap()).is_ok());
 
     // Delete: gone once, it stops answering, the manager no longer lists it.
-    c.act(&m, json!({"action": "delete", "parameters": {"uuid": created}})).await;
+    c.act(
+        &m,
+        json!({"action": "delete", "parameters": {"uuid": created}}),
+    )
+    .await;
     c.wait_state(&created, "gone").await;
-    c.wait_for("manager unlists it", |s| s.uuid().as_deref() == Some(&m) && !s.body["status"]["components"].as_array().unwrap().iter().any(|u| u == created.as_str())).await;
+    c.wait_for("manager unlists it", |s| {
+        s.uuid().as_deref() == Some(&m)
+            && !s.body["status"]["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| u == created.as_str())
+    })
+    .await;
     let mut everyone = lab.all();
     everyone.push(generated.uuid().unwrap());
     let c = &mut lab.client;
     c.act(&created, json!({"action": "ping"})).await;
     let before = c.barrier(&everyone).await;
-    let gone_count = c.backlog.iter().chain(before.values().flatten()).filter(|s| s.uuid().as_deref() == Some(&created)).count();
+    let gone_count = c
+        .backlog
+        .iter()
+        .chain(before.values().flatten())
+        .filter(|s| s.uuid().as_deref() == Some(&created))
+        .count();
     assert_eq!(gone_count, 0, "a deleted component must not answer");
     // Delete of an unknown or malformed uuid, and of an already deleted one.
-    for uuid in [created.as_str(), "00000000-0000-4000-8000-000000000000", "not-a-uuid"] {
-        c.act(&m, json!({"action": "delete", "parameters": {"uuid": uuid}})).await;
+    for uuid in [
+        created.as_str(),
+        "00000000-0000-4000-8000-000000000000",
+        "not-a-uuid",
+    ] {
+        c.act(
+            &m,
+            json!({"action": "delete", "parameters": {"uuid": uuid}}),
+        )
+        .await;
         c.wait_error(&m, "unknown-component").await;
     }
-    c.act(&m, json!({"action": "delete", "parameters": {}})).await;
+    c.act(&m, json!({"action": "delete", "parameters": {}}))
+        .await;
     c.wait_error(&m, "invalid-parameters").await;
     // create/delete to a simulator: refused visibly.
     c.act(&a, create(None)).await;
-    assert_eq!(c.wait_error(&a, "unsupported-action").await.state().as_deref(), Some("idle"));
-    c.act(&a, json!({"action": "delete", "parameters": {"uuid": a}})).await;
+    assert_eq!(
+        c.wait_error(&a, "unsupported-action")
+            .await
+            .state()
+            .as_deref(),
+        Some("idle")
+    );
+    c.act(&a, json!({"action": "delete", "parameters": {"uuid": a}}))
+        .await;
     c.wait_error(&a, "unsupported-action").await;
     lab.client.close().await;
 }
@@ -263,18 +426,34 @@ async fn deleting_a_running_component_stops_its_timers_and_publishes_gone_once()
     let c = &mut lab.client;
     c.act(&m, json!({"action": "create", "parameters": {"name": "R", "category": "simulator", "type": "dummy", "uuid": created, "transition_delay": 0.2}})).await;
     c.wait_state(&created, "idle").await;
-    c.act(&created, json!({"action": "start", "parameters": {"runtime": 0.1}})).await;
+    c.act(
+        &created,
+        json!({"action": "start", "parameters": {"runtime": 0.1}}),
+    )
+    .await;
     c.wait_state(&created, "starting").await;
     // Deleted while its timer to `running` is pending.
-    c.act(&m, json!({"action": "delete", "parameters": {"uuid": created}})).await;
+    c.act(
+        &m,
+        json!({"action": "delete", "parameters": {"uuid": created}}),
+    )
+    .await;
     c.wait_state(&created, "gone").await;
     // Anything it would still publish would come before a status published
     // after the timers' horizon; wait for such a status from the same
     // process (the manager, pinged after a scheduled `when`).
     let later = villas_sdk::protocol::unix_now() + 0.6;
     c.act(&m, json!({"action": "ping", "when": later})).await;
-    c.wait_for("deferred manager ping", |s| s.uuid().as_deref() == Some(&m) && s.body["when"].as_f64().unwrap() >= later).await;
-    let after: Vec<_> = c.backlog.iter().filter(|s| s.uuid().as_deref() == Some(&created)).map(|s| s.state()).collect();
+    c.wait_for("deferred manager ping", |s| {
+        s.uuid().as_deref() == Some(&m) && s.body["when"].as_f64().unwrap() >= later
+    })
+    .await;
+    let after: Vec<_> = c
+        .backlog
+        .iter()
+        .filter(|s| s.uuid().as_deref() == Some(&created))
+        .map(|s| s.state())
+        .collect();
     assert!(after.is_empty(), "published after gone: {after:?}");
     lab.client.close().await;
 }
@@ -290,8 +469,14 @@ async fn malformed_messages_are_refused_and_everything_stays_controllable() {
         (b"[1,2,3]", "malformed-message"),
         (b"\"ping\"", "malformed-message"),
         (br#"{"action": 5}"#, "malformed-message"),
-        (br#"{"action": "start", "parameters": "fast"}"#, "malformed-message"),
-        (br#"{"action": "start", "when": "soon"}"#, "malformed-message"),
+        (
+            br#"{"action": "start", "parameters": "fast"}"#,
+            "malformed-message",
+        ),
+        (
+            br#"{"action": "start", "when": "soon"}"#,
+            "malformed-message",
+        ),
         (br#"{"action": "start", "model": 1}"#, "malformed-message"),
         (br#"{"action": "explode"}"#, "unknown-action"),
         (br#"{"action": null}"#, "malformed-message"),
@@ -299,17 +484,32 @@ async fn malformed_messages_are_refused_and_everything_stays_controllable() {
     for (body, kind) in &cases {
         c.publish_raw(&[("uuid", &a)], body).await;
         let refused = c.wait_error(&a, kind).await;
-        assert_eq!(refused.state().as_deref(), Some("idle"), "{}", String::from_utf8_lossy(body));
+        assert_eq!(
+            refused.state().as_deref(),
+            Some("idle"),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
     }
     // Status traffic (no action) is ignored, as are non-string headers.
-    c.send(&[("uuid", &a)], json!({"status": {"state": "running"}})).await;
+    c.send(&[("uuid", &a)], json!({"status": {"state": "running"}}))
+        .await;
     let mut table = lapin::types::FieldTable::default();
     table.insert("uuid".into(), lapin::types::AMQPValue::LongInt(42));
     c.publish_table(table, br#"{"action":"start"}"#).await;
     let all = lab.all();
     let before = lab.client.barrier(&all).await;
-    assert!(before.values().flatten().all(|s| s.state().as_deref() == Some("idle")), "{before:?}");
-    assert!(before.get(&a).is_none(), "status traffic must not be answered");
+    assert!(
+        before
+            .values()
+            .flatten()
+            .all(|s| s.state().as_deref() == Some("idle")),
+        "{before:?}"
+    );
+    assert!(
+        before.get(&a).is_none(),
+        "status traffic must not be answered"
+    );
     // Still fully controllable.
     let c = &mut lab.client;
     c.act(&a, json!({"action": "start"})).await;
@@ -322,12 +522,19 @@ async fn an_action_with_a_future_when_is_carried_out_then() {
     let mut lab = lab().await;
     let a = lab.sims[0].clone();
     let at = villas_sdk::protocol::unix_now() + 0.5;
-    lab.client.act(&a, json!({"action": "start", "when": at})).await;
+    lab.client
+        .act(&a, json!({"action": "start", "when": at}))
+        .await;
     let starting = lab.client.wait_state(&a, "starting").await;
-    assert!(starting.body["when"].as_f64().unwrap() >= at, "started before its time");
+    assert!(
+        starting.body["when"].as_f64().unwrap() >= at,
+        "started before its time"
+    );
     lab.client.wait_state(&a, "running").await;
     // A past `when` is carried out at once.
-    lab.client.act(&a, json!({"action": "stop", "when": 1.0})).await;
+    lab.client
+        .act(&a, json!({"action": "stop", "when": 1.0}))
+        .await;
     lab.client.wait_state(&a, "stopping").await;
     lab.client.close().await;
 }
@@ -353,7 +560,10 @@ async fn broker_url_from_the_environment_and_broker_down_at_start_up() {
     let mut unreachable = Daemon::start(&yaml);
     unreachable.wait_log("broker not reachable; retrying");
     unreachable.wait_log("broker not reachable; retrying");
-    assert!(unreachable.child.try_wait().unwrap().is_none(), "daemon exited without a broker");
+    assert!(
+        unreachable.child.try_wait().unwrap().is_none(),
+        "daemon exited without a broker"
+    );
     drop(unreachable);
     let url = amqp_url();
     let _daemon = Daemon::start_with(&yaml, &[("VILLAS_CONTROLLER__BROKER__URL", &url)]);

@@ -159,3 +159,166 @@ impl Component for Dummy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use villas_sdk::protocol::HostInfo;
+    use villas_sdk::{Driver, Effect, Schemas};
+
+    fn driver(delay: f64) -> Driver {
+        let mut properties = Map::new();
+        properties.insert("category".into(), "simulator".into());
+        properties.insert("type".into(), "dummy".into());
+        properties.insert("transition_delay".into(), delay.into());
+        let spec = ComponentSpec::from_properties(properties).unwrap();
+        let schemas = Arc::new(Schemas::compile(DummyKind.schemas()).unwrap());
+        Driver::new(
+            Arc::new(DummyKind),
+            schemas,
+            spec,
+            Arc::new(HostInfo::detect("test")),
+            None,
+        )
+        .unwrap()
+    }
+
+    /// Runs an action, then fires every timer it scheduled (in order) until
+    /// none is left; returns the published states.
+    fn run(driver: &mut Driver, action: Action) -> Vec<State> {
+        let mut effects = Vec::new();
+        driver.handle(&action, None, &mut effects);
+        let mut states = Vec::new();
+        while !effects.is_empty() {
+            let mut next = Vec::new();
+            for effect in effects.drain(..) {
+                match effect {
+                    Effect::Publish { state, .. } => states.push(state),
+                    Effect::Schedule {
+                        token, generation, ..
+                    } => driver.timer_fired(generation, token, &mut next),
+                }
+            }
+            effects = next;
+        }
+        states
+    }
+
+    fn action(kind: ActionKind, parameters: Value) -> Action {
+        Action::new(kind).with_parameters(parameters.as_object().cloned().unwrap_or_default())
+    }
+
+    #[test]
+    fn full_lifecycle() {
+        let mut d = driver(0.0);
+        use State::*;
+        assert_eq!(
+            run(&mut d, action(ActionKind::Start, json!({}))),
+            [Starting, Running]
+        );
+        assert_eq!(
+            run(&mut d, action(ActionKind::Pause, json!({}))),
+            [Pausing, Paused]
+        );
+        assert_eq!(
+            run(&mut d, action(ActionKind::Resume, json!({}))),
+            [Resuming, Running]
+        );
+        assert_eq!(
+            run(&mut d, action(ActionKind::Stop, json!({}))),
+            [Stopping, Idle]
+        );
+        assert_eq!(
+            run(&mut d, action(ActionKind::Start, json!({"runtime": 0.5}))),
+            [Starting, Running, Stopping, Idle]
+        );
+        assert_eq!(
+            run(&mut d, action(ActionKind::Shutdown, json!({}))),
+            [ShuttingDown, Shutdown]
+        );
+        assert_eq!(
+            run(&mut d, action(ActionKind::Reset, json!({}))),
+            [Shutdown],
+            "reset is refused in shutdown"
+        );
+        assert_eq!(
+            run(&mut d, action(ActionKind::Start, json!({}))),
+            [Starting, Running]
+        );
+        assert_eq!(
+            run(&mut d, action(ActionKind::Reset, json!({}))),
+            [Resetting, Idle]
+        );
+    }
+
+    #[test]
+    fn reset_cancels_pending_timers() {
+        let mut d = driver(1.0);
+        let mut effects = Vec::new();
+        d.handle(&action(ActionKind::Start, json!({})), None, &mut effects);
+        let Some(Effect::Schedule {
+            token, generation, ..
+        }) = effects.pop()
+        else {
+            panic!("no timer")
+        };
+        let mut reset = Vec::new();
+        d.handle(&action(ActionKind::Reset, json!({})), None, &mut reset);
+        let mut stale = Vec::new();
+        d.timer_fired(generation, token, &mut stale);
+        assert!(
+            stale.is_empty(),
+            "a timer from before the reset fired: {stale:?}"
+        );
+        assert_eq!(d.state(), State::Resetting);
+    }
+
+    #[test]
+    fn refusals_keep_the_state_and_bad_parameters_are_errors() {
+        let mut d = driver(0.0);
+        let mut effects = Vec::new();
+        d.handle(&action(ActionKind::Stop, json!({})), None, &mut effects);
+        assert!(
+            matches!(&effects[..], [Effect::Publish { state: State::Idle, error: Some(e) }] if e.code == ErrorCode::InvalidTransition)
+        );
+        effects.clear();
+        d.handle(&action(ActionKind::Create, json!({})), None, &mut effects);
+        assert!(
+            matches!(&effects[..], [Effect::Publish { state: State::Idle, error: Some(e) }] if e.code == ErrorCode::Unsupported)
+        );
+        assert_eq!(
+            run(&mut d, action(ActionKind::Start, json!({"runtime": "x"}))),
+            [State::Error]
+        );
+        assert_eq!(
+            d.error().map(|e| e.code),
+            Some(ErrorCode::InvalidParameters)
+        );
+        assert_eq!(
+            run(&mut d, action(ActionKind::Reset, json!({}))),
+            [State::Resetting, State::Idle]
+        );
+        assert!(d.error().is_none());
+    }
+
+    #[test]
+    fn bad_transition_delay_is_refused_at_build() {
+        let mut properties = Map::new();
+        properties.insert("category".into(), "simulator".into());
+        properties.insert("type".into(), "dummy".into());
+        properties.insert("transition_delay".into(), "soon".into());
+        let spec = ComponentSpec::from_properties(properties).unwrap();
+        assert!(DummyKind.build(&spec).is_err());
+    }
+
+    #[test]
+    fn status_json_is_what_villasweb_reads() {
+        let d = driver(0.0);
+        let body: Value = serde_json::from_slice(&d.status_json(State::Idle, None, None)).unwrap();
+        assert_eq!(body["status"]["state"], "idle");
+        assert!(body["schema"]["start"]["properties"]["runtime"].is_object());
+        assert!(body["status"].get("error").is_none());
+        assert!(body["when"].is_number());
+    }
+}

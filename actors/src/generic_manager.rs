@@ -106,3 +106,138 @@ impl Component for GenericManager {
         ctx.manager()?.delete(uuid)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use villas_sdk::protocol::HostInfo;
+    use villas_sdk::{Driver, Effect, ManagerOps, Schemas, State};
+
+    #[derive(Default)]
+    struct FakeDaemon {
+        created: Vec<ComponentSpec>,
+    }
+
+    impl ManagerOps for FakeDaemon {
+        fn create(&mut self, spec: ComponentSpec) -> Result<(), ErrorInfo> {
+            if self.created.iter().any(|c| c.uuid() == spec.uuid()) {
+                return Err(ErrorInfo::new(ErrorCode::DuplicateUuid, "dup"));
+            }
+            self.created.push(spec);
+            Ok(())
+        }
+        fn delete(&mut self, uuid: &str) -> Result<(), ErrorInfo> {
+            let before = self.created.len();
+            self.created.retain(|c| c.uuid() != uuid);
+            if before == self.created.len() {
+                return Err(ErrorInfo::new(ErrorCode::UnknownComponent, "unknown"));
+            }
+            Ok(())
+        }
+        fn managed(&self) -> Vec<String> {
+            self.created.iter().map(|c| c.uuid().to_owned()).collect()
+        }
+    }
+
+    fn manager() -> Driver {
+        let mut properties = Map::new();
+        properties.insert("category".into(), "manager".into());
+        properties.insert("type".into(), "generic".into());
+        let spec = ComponentSpec::from_properties(properties).unwrap();
+        let schemas = Arc::new(Schemas::compile(GenericManagerKind.schemas()).unwrap());
+        Driver::new(
+            Arc::new(GenericManagerKind),
+            schemas,
+            spec,
+            Arc::new(HostInfo::detect("test")),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn act(
+        d: &mut Driver,
+        ops: &mut FakeDaemon,
+        kind: ActionKind,
+        parameters: Value,
+    ) -> Option<ErrorCode> {
+        let mut effects = Vec::new();
+        let action = Action::new(kind).with_parameters(parameters.as_object().cloned().unwrap());
+        d.handle(&action, Some(ops), &mut effects);
+        assert_eq!(
+            d.state(),
+            State::Idle,
+            "create/delete never change the manager's state"
+        );
+        match effects.as_slice() {
+            [Effect::Publish { error, .. }] => error.as_ref().map(|e| e.code),
+            other => panic!("unexpected effects {other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_merges_nested_properties_and_generates_uuids() {
+        let (mut d, mut ops) = (manager(), FakeDaemon::default());
+        let params = json!({"name": "S", "category": "simulator", "type": "dummy", "location": "top",
+                            "properties": {"location": "nested", "transition_delay": 0.1}});
+        assert_eq!(
+            act(&mut d, &mut ops, ActionKind::Create, params.clone()),
+            None
+        );
+        assert_eq!(act(&mut d, &mut ops, ActionKind::Create, params), None);
+        let [a, b] = &ops.created[..] else { panic!() };
+        assert_ne!(a.uuid(), b.uuid());
+        assert_eq!(a.properties["location"], "top");
+        assert_eq!(a.properties["transition_delay"], 0.1);
+    }
+
+    #[test]
+    fn create_and_delete_refusals() {
+        let (mut d, mut ops) = (manager(), FakeDaemon::default());
+        let uuid = "3ddd318e-fee1-46d7-bff4-7c064d640d4e";
+        let params = json!({"name": "S", "category": "simulator", "type": "dummy", "uuid": uuid});
+        assert_eq!(
+            act(&mut d, &mut ops, ActionKind::Create, params.clone()),
+            None
+        );
+        assert_eq!(
+            act(&mut d, &mut ops, ActionKind::Create, params),
+            Some(ErrorCode::DuplicateUuid)
+        );
+        assert_eq!(
+            act(
+                &mut d,
+                &mut ops,
+                ActionKind::Create,
+                json!({"name": "S", "type": "dummy"})
+            ),
+            Some(ErrorCode::InvalidParameters)
+        );
+        assert_eq!(
+            act(
+                &mut d,
+                &mut ops,
+                ActionKind::Create,
+                json!({"name": "S", "category": "simulator", "type": "dummy", "uuid": "xyz"})
+            ),
+            Some(ErrorCode::InvalidParameters)
+        );
+        assert_eq!(
+            act(&mut d, &mut ops, ActionKind::Delete, json!({"uuid": uuid})),
+            None
+        );
+        assert_eq!(
+            act(&mut d, &mut ops, ActionKind::Delete, json!({"uuid": uuid})),
+            Some(ErrorCode::UnknownComponent)
+        );
+        assert_eq!(
+            act(&mut d, &mut ops, ActionKind::Delete, json!({})),
+            Some(ErrorCode::InvalidParameters)
+        );
+        assert_eq!(
+            act(&mut d, &mut ops, ActionKind::Start, json!({})),
+            Some(ErrorCode::Unsupported)
+        );
+    }
+}

@@ -19,11 +19,15 @@ pub mod generic_manager;
 
 /// Every kind compiled into this build.
 pub fn builtin_kinds() -> Vec<Arc<dyn Kind>> {
-    #[allow(unused_mut)]
-    let mut kinds: Vec<Arc<dyn Kind>> = Vec::new();
-    #[cfg(feature = "dummy")]
-    kinds.push(Arc::new(dummy::DummyKind));
-    #[cfg(feature = "generic-manager")]
-    kinds.push(Arc::new(generic_manager::GenericManagerKind));
-    kinds
+    let candidates: [Option<Arc<dyn Kind>>; 2] = [
+        #[cfg(feature = "dummy")]
+        Some(Arc::new(dummy::DummyKind)),
+        #[cfg(not(feature = "dummy"))]
+        None,
+        #[cfg(feature = "generic-manager")]
+        Some(Arc::new(generic_manager::GenericManagerKind)),
+        #[cfg(not(feature = "generic-manager"))]
+        None,
+    ];
+    candidates.into_iter().flatten().collect()
 }

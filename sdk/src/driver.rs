@@ -16,6 +16,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A call into kind code for one control action.
+type KindCall = fn(&mut dyn Component, &mut Context<'_>, &Action) -> Result<(), ErrorInfo>;
+
 /// A component instance under the protocol's state machine.
 pub struct Driver {
     /// The kind, kept to rebuild the instance after it panicked.
@@ -169,10 +172,7 @@ impl Driver {
         manager: Option<&mut dyn ManagerOps>,
         effects: &mut Vec<Effect>,
     ) {
-        let (transient, call): (
-            State,
-            fn(&mut dyn Component, &mut Context<'_>, &Action) -> Result<(), ErrorInfo>,
-        ) = match kind {
+        let (transient, call): (State, KindCall) = match kind {
             ActionKind::Start => (State::Starting, |c, x, a| c.start(x, a)),
             ActionKind::Stop => (State::Stopping, |c, x, a| c.stop(x, a)),
             ActionKind::Pause => (State::Pausing, |c, x, a| c.pause(x, a)),

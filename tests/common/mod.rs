@@ -77,7 +77,12 @@ impl Daemon {
                 }
             }
         });
-        Daemon { child, dir, lines, log: Vec::new() }
+        Daemon {
+            child,
+            dir,
+            lines,
+            log: Vec::new(),
+        }
     }
 
     /// Waits for a log line containing `needle`; returns it.
@@ -95,7 +100,10 @@ impl Daemon {
                         return line;
                     }
                 }
-                Err(_) => panic!("no log line containing {needle:?} within {DEADLINE:?}; log so far:\n{}", self.log.join("\n")),
+                Err(_) => panic!(
+                    "no log line containing {needle:?} within {DEADLINE:?}; log so far:\n{}",
+                    self.log.join("\n")
+                ),
             }
         }
     }
@@ -103,12 +111,22 @@ impl Daemon {
     /// The HTTP API's base URL, from the start-up log line.
     pub fn api_base(&mut self) -> String {
         let line = self.wait_log("api_addr=");
-        let addr = line.split("api_addr=").nth(1).unwrap().split_whitespace().next().unwrap();
+        let addr = line
+            .split("api_addr=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
         format!("http://{addr}/api/v1")
     }
 
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -119,7 +137,10 @@ impl Daemon {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code();
             }
-            assert!(Instant::now() < deadline, "daemon did not exit within {DEADLINE:?}");
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not exit within {DEADLINE:?}"
+            );
             // Polling a child process for exit: there is no event to await
             // from std; poll at a short interval with a deadline.
             std::thread::park_timeout(Duration::from_millis(20));
@@ -152,7 +173,9 @@ impl Seen {
         self.body["status"]["state"].as_str().map(str::to_owned)
     }
     pub fn error_kind(&self) -> Option<String> {
-        self.body["status"]["error"]["kind"].as_str().map(str::to_owned)
+        self.body["status"]["error"]["kind"]
+            .as_str()
+            .map(str::to_owned)
     }
     pub fn is_status(&self) -> bool {
         self.body.get("status").is_some()
@@ -171,19 +194,54 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(exchange: &str) -> Client {
-        let connection = Connection::connect(&amqp_url(), ConnectionProperties::default()).await.expect("broker reachable");
+        let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .expect("broker reachable");
         let channel = connection.create_channel().await.unwrap();
         channel
-            .exchange_declare(exchange.into(), ExchangeKind::Headers, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+            .exchange_declare(
+                exchange.into(),
+                ExchangeKind::Headers,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .unwrap();
         let queue = channel
-            .queue_declare("".into(), QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() }, FieldTable::default())
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .unwrap();
-        channel.queue_bind(queue.name().clone(), exchange.into(), "".into(), QueueBindOptions::default(), FieldTable::default()).await.unwrap();
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                exchange.into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
         let mut consumer = channel
-            .basic_consume(queue.name().clone(), "".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+            .basic_consume(
+                queue.name().clone(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -193,7 +251,10 @@ impl Client {
                 if let Some(table) = delivery.properties.headers() {
                     for (k, v) in table {
                         if let AMQPValue::LongString(s) = v {
-                            headers.insert(k.as_str().to_owned(), String::from_utf8_lossy(s.as_bytes()).into_owned());
+                            headers.insert(
+                                k.as_str().to_owned(),
+                                String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                            );
                         }
                     }
                 }
@@ -203,7 +264,13 @@ impl Client {
                 }
             }
         });
-        Client { exchange: exchange.to_owned(), connection, channel, rx, backlog: Vec::new() }
+        Client {
+            exchange: exchange.to_owned(),
+            connection,
+            channel,
+            rx,
+            backlog: Vec::new(),
+        }
     }
 
     /// Publishes raw bytes with string headers, as VILLASweb does.
@@ -222,7 +289,10 @@ impl Client {
                 "".into(),
                 BasicPublishOptions::default(),
                 body,
-                BasicProperties::default().with_content_type("application/json".into()).with_delivery_mode(2).with_headers(table),
+                BasicProperties::default()
+                    .with_content_type("application/json".into())
+                    .with_delivery_mode(2)
+                    .with_headers(table),
             )
             .await
             .unwrap()
@@ -255,7 +325,13 @@ impl Client {
                     self.backlog.push(seen);
                 }
                 Ok(None) => panic!("consumer ended while waiting for {what}"),
-                Err(_) => panic!("timed out waiting for {what}; seen: {:#?}", self.backlog.iter().map(|s| (s.uuid(), s.state(), s.error_kind())).collect::<Vec<_>>()),
+                Err(_) => panic!(
+                    "timed out waiting for {what}; seen: {:#?}",
+                    self.backlog
+                        .iter()
+                        .map(|s| (s.uuid(), s.state(), s.error_kind()))
+                        .collect::<Vec<_>>()
+                ),
             }
         }
     }
@@ -263,13 +339,19 @@ impl Client {
     /// Waits for a status of `uuid` in `state`.
     pub async fn wait_state(&mut self, uuid: &str, state: &str) -> Seen {
         let (u, s) = (uuid.to_owned(), state.to_owned());
-        self.wait_for(&format!("{uuid} in {state}"), move |m| m.uuid().as_deref() == Some(&u) && m.state().as_deref() == Some(&s)).await
+        self.wait_for(&format!("{uuid} in {state}"), move |m| {
+            m.uuid().as_deref() == Some(&u) && m.state().as_deref() == Some(&s)
+        })
+        .await
     }
 
     /// Waits for a status of `uuid` carrying an error of `kind`.
     pub async fn wait_error(&mut self, uuid: &str, kind: &str) -> Seen {
         let (u, k) = (uuid.to_owned(), kind.to_owned());
-        self.wait_for(&format!("{uuid} error {kind}"), move |m| m.uuid().as_deref() == Some(&u) && m.error_kind().as_deref() == Some(&k)).await
+        self.wait_for(&format!("{uuid} error {kind}"), move |m| {
+            m.uuid().as_deref() == Some(&u) && m.error_kind().as_deref() == Some(&k)
+        })
+        .await
     }
 
     /// The states `uuid` publishes, in order, until it publishes `last`.
@@ -277,7 +359,12 @@ impl Client {
         let mut states = Vec::new();
         loop {
             let u = uuid.to_owned();
-            let seen = self.wait_for(&format!("{uuid} states until {last} (got {states:?})"), move |m| m.uuid().as_deref() == Some(&u)).await;
+            let seen = self
+                .wait_for(
+                    &format!("{uuid} states until {last} (got {states:?})"),
+                    move |m| m.uuid().as_deref() == Some(&u),
+                )
+                .await;
             let state = seen.state().unwrap();
             states.push(state.clone());
             if state == last {
@@ -292,7 +379,8 @@ impl Client {
     /// earlier messages has been received by then. Returns the statuses
     /// received before each refusal, per uuid (refusals excluded).
     pub async fn barrier(&mut self, uuids: &[String]) -> HashMap<String, Vec<Seen>> {
-        self.send(&[("uuid", "")], serde_json::json!({"action": "resume"})).await;
+        self.send(&[("uuid", "")], serde_json::json!({"action": "resume"}))
+            .await;
         let mut before: HashMap<String, Vec<Seen>> = HashMap::new();
         let mut pending: Vec<String> = uuids.to_vec();
         let mut pending_msgs = std::mem::take(&mut self.backlog);
@@ -310,8 +398,10 @@ impl Client {
                 continue;
             }
             let Some(uuid) = seen.uuid() else { continue };
-            let refused = matches!(seen.error_kind().as_deref(), Some("invalid-transition" | "unsupported-action"))
-                && seen.body["status"]["error"]["action"] == "resume";
+            let refused = matches!(
+                seen.error_kind().as_deref(),
+                Some("invalid-transition" | "unsupported-action")
+            ) && seen.body["status"]["error"]["action"] == "resume";
             if refused && pending.contains(&uuid) {
                 pending.retain(|u| u != &uuid);
             } else if !refused {
@@ -323,7 +413,13 @@ impl Client {
     }
 
     pub async fn close(self) {
-        let _ = self.channel.exchange_delete(self.exchange.as_str().into(), ExchangeDeleteOptions::default()).await;
+        let _ = self
+            .channel
+            .exchange_delete(
+                self.exchange.as_str().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await;
         let _ = self.connection.close(200, "bye".into()).await;
     }
 }

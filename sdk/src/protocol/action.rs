@@ -333,7 +333,7 @@ mod tests {
             Body::Invalid(ActionError::NotJson { line: 1, .. })
         ));
         assert!(matches!(
-            parse(&[0xff, 0xfe].iter().map(|&b| b as char).collect::<String>()),
+            parse_body(&[0x7b, 0xff, 0xfe, 0x7d]),
             Body::Invalid(ActionError::NotJson { .. })
         ));
         assert_eq!(parse_body(&[0xff, 0x00]), parse_body(&[0xff, 0x00]));
