@@ -570,3 +570,20 @@ async fn broker_url_from_the_environment_and_broker_down_at_start_up() {
     client.wait_state(&uuid, "idle").await;
     client.close().await;
 }
+
+#[tokio::test]
+async fn components_publish_a_heartbeat_status() {
+    let exchange = test_exchange();
+    let mut client = Client::connect(&exchange).await;
+    let (manager, sim) = (new_uuid(), new_uuid());
+    let yaml = config(&exchange, &manager, &dummy(&sim, None, "H"))
+        .replace("heartbeat_interval: 3600", "heartbeat_interval: 0.2");
+    let _daemon = Daemon::start(&yaml);
+    client.wait_state(&sim, "idle").await;
+    // Unprompted: three more statuses of each component arrive.
+    for _ in 0..3 {
+        client.wait_state(&sim, "idle").await;
+        client.wait_state(&manager, "idle").await;
+    }
+    client.close().await;
+}

@@ -146,3 +146,51 @@ fn version_flag() {
     assert!(out.status.success());
     assert!(stdout(&out).contains(env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn config_is_found_in_the_search_path_and_json_logs_are_available() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+    std::fs::write(
+        dir.path().join("etc/config.yaml"),
+        "uuid: 9f1e0b9c-0000-4000-8000-00000000abcd\nbrokr: {}\n",
+    )
+    .unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(binary())
+        .args(["--log-format", "json", "check-config"])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", empty.path())
+        .env("XDG_CONFIG_DIRS", empty.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("etc/config.yaml") && err.contains("brokr"),
+        "{err}"
+    );
+    let json_line = err
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("a JSON log line");
+    let parsed: serde_json::Value = serde_json::from_str(json_line).unwrap();
+    assert_eq!(parsed["level"], "ERROR");
+
+    // The XDG config home wins over ./etc.
+    std::fs::create_dir_all(empty.path().join("villas/controller")).unwrap();
+    std::fs::write(
+        empty.path().join("villas/controller/config.toml"),
+        "uuid = \"9f1e0b9c-0000-4000-8000-00000000abcd\"\n",
+    )
+    .unwrap();
+    let out = Command::new(binary())
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", empty.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("villas/controller/config.toml"));
+}
