@@ -164,22 +164,14 @@ impl Component for Dummy {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use villas_sdk::protocol::HostInfo;
-    use villas_sdk::{Driver, Effect, Schemas};
+    use villas_sdk::{Driver, Effect};
 
     fn driver(delay: f64) -> Driver {
-        let mut properties = Map::new();
-        properties.insert("category".into(), "simulator".into());
-        properties.insert("type".into(), "dummy".into());
-        properties.insert("transition_delay".into(), delay.into());
-        let spec = ComponentSpec::from_properties(properties).unwrap();
-        let schemas = Arc::new(Schemas::compile(DummyKind.schemas()).unwrap());
-        Driver::new(
+        let properties =
+            json!({"category": "simulator", "type": "dummy", "transition_delay": delay});
+        Driver::standalone(
             Arc::new(DummyKind),
-            schemas,
-            spec,
-            Arc::new(HostInfo::detect("test")),
-            None,
+            properties.as_object().cloned().unwrap(),
         )
         .unwrap()
     }

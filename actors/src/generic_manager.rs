@@ -111,8 +111,7 @@ impl Component for GenericManager {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use villas_sdk::protocol::HostInfo;
-    use villas_sdk::{Driver, Effect, ManagerOps, Schemas, State};
+    use villas_sdk::{Driver, Effect, ManagerOps, State};
 
     #[derive(Default)]
     struct FakeDaemon {
@@ -141,17 +140,10 @@ mod tests {
     }
 
     fn manager() -> Driver {
-        let mut properties = Map::new();
-        properties.insert("category".into(), "manager".into());
-        properties.insert("type".into(), "generic".into());
-        let spec = ComponentSpec::from_properties(properties).unwrap();
-        let schemas = Arc::new(Schemas::compile(GenericManagerKind.schemas()).unwrap());
-        Driver::new(
+        let properties = json!({"category": "manager", "type": "generic"});
+        Driver::standalone(
             Arc::new(GenericManagerKind),
-            schemas,
-            spec,
-            Arc::new(HostInfo::detect("test")),
-            None,
+            properties.as_object().cloned().unwrap(),
         )
         .unwrap()
     }

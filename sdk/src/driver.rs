@@ -84,6 +84,25 @@ impl Driver {
         })
     }
 
+    /// An instance of `kind` built from raw properties, with its schemas
+    /// compiled for it alone and no manager: what a lab's unit tests of its
+    /// own kind need (the daemon shares compiled schemas between instances).
+    pub fn standalone(
+        kind: Arc<dyn Kind>,
+        properties: Map<String, Value>,
+    ) -> Result<Self, ErrorInfo> {
+        let schemas = Schemas::compile(kind.schemas())
+            .map_err(|e| ErrorInfo::new(ErrorCode::Failed, e.to_string()))?;
+        let spec = ComponentSpec::from_properties(properties).map_err(|e| e.to_error_info())?;
+        Self::new(
+            kind,
+            Arc::new(schemas),
+            spec,
+            Arc::new(HostInfo::detect("test")),
+            None,
+        )
+    }
+
     /// The current state.
     pub fn state(&self) -> State {
         self.state
