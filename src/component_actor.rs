@@ -168,7 +168,8 @@ impl IcActor {
         }
         tracing::debug!(uuid = self.uuid(), action = %action.kind, "action");
         let manager = self.children.as_mut().map(|c| c as &mut dyn ManagerOps);
-        self.driver.handle(&action, manager, &mut self.effects);
+        // A refusal or failure is published (and logged) by `apply`.
+        let _ = self.driver.handle(&action, manager, &mut self.effects);
         self.apply(ctx);
     }
 
@@ -259,23 +260,15 @@ impl Handler<Execute> for IcActor {
     type Result = Result<Vec<u8>, ErrorInfo>;
 
     fn handle(&mut self, Execute(action): Execute, ctx: &mut Context<Self>) -> Self::Result {
-        if Driver::delay_of(&action, unix_now()).is_some() {
+        let outcome = if Driver::delay_of(&action, unix_now()).is_some() {
             self.act(action, ctx);
+            Ok(())
         } else {
             let manager = self.children.as_mut().map(|c| c as &mut dyn ManagerOps);
-            self.driver.handle(&action, manager, &mut self.effects);
-        }
-        let error = self.effects.iter().find_map(|effect| match effect {
-            Effect::Publish {
-                error: Some(error), ..
-            } => Some(error.clone()),
-            _ => None,
-        });
+            self.driver.handle(&action, manager, &mut self.effects)
+        };
         self.apply(ctx);
-        match error {
-            Some(error) => Err(error),
-            None => Ok(self.status(self.driver.state(), self.driver.error())),
-        }
+        outcome.map(|()| self.status(self.driver.state(), self.driver.error()))
     }
 }
 

@@ -74,7 +74,7 @@ pub async fn run(
     let root = Root::build(env, &settings, bus)
         .map_err(DaemonError::Components)?
         .start();
-    tracing::info!(uuid = %settings.uuid, components = directory.read().len(), "components started");
+    tracing::info!(uuid = %settings.uuid, managers = settings.managers.len().max(1), components = settings.components.len(), "supervision tree started");
 
     let api = match &settings.api {
         Some(api) => {

@@ -25,7 +25,8 @@ const FILE_NAMES: [&str; 4] = ["config.toml", "config.yaml", "config.yml", "conf
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
-    /// The daemon's uuid: its default generic manager's.
+    /// The daemon's uuid: its default generic manager's and its queue's;
+    /// a configured generic manager may carry the same uuid.
     #[serde(default)]
     uuid: Option<String>,
     /// Working directory for components (the reference's `workdir`).
@@ -301,7 +302,7 @@ fn validate(
         None
     };
 
-    let mut seen: HashSet<String> = HashSet::from([uuid.clone()]);
+    let mut seen: HashSet<String> = HashSet::new();
     let mut managers = Vec::new();
     let mut components = Vec::new();
     for (index, properties) in raw.components.into_iter().enumerate() {
@@ -335,16 +336,39 @@ fn validate(
         let registered = kinds
             .get(&spec.identity.category, &spec.identity.kind)
             .map_err(|e| invalid(&key(".type"), e.message))?;
-        registered
-            .kind
-            .build(&spec)
-            .map_err(|e| invalid(&key(""), e.message))?;
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            registered.kind.build(&spec)
+        }));
+        match built {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(invalid(&key(""), e.message)),
+            Err(_) => {
+                return Err(invalid(
+                    &key(""),
+                    "the kind panicked checking this definition".into(),
+                ))
+            }
+        }
         let entry = ConfiguredComponent { spec, manager };
         if entry.spec.identity.category == "manager" {
             managers.push(entry);
         } else {
             components.push(entry);
         }
+    }
+    // The daemon's uuid names its default generic manager; a configured
+    // generic manager may carry it (the reference's configs do), nothing
+    // else may.
+    let carried_by_generic = managers
+        .iter()
+        .any(|m| m.spec.uuid() == uuid && m.spec.identity.kind == "generic");
+    if seen.contains(&uuid) && !carried_by_generic {
+        return Err(invalid(
+            "uuid",
+            format!(
+                "{uuid} is both the daemon's (its default manager's) and a configured component's"
+            ),
+        ));
     }
     for (index, component) in components.iter().enumerate() {
         if let Some(manager) = &component.manager {

@@ -80,6 +80,14 @@ fn reference_yaml_loads_unchanged_and_hides_the_password() {
 }
 
 #[test]
+fn daemon_uuid_may_name_the_configured_generic_manager() {
+    let yaml = "uuid: f4751894-205e-11eb-aefb-0741ff98abca\ncomponents:\n- {category: manager, type: generic, uuid: f4751894-205e-11eb-aefb-0741ff98abca}\n";
+    let (out, _) = check("same.yaml", yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 manager(s)"));
+}
+
+#[test]
 fn toml_and_environment_overrides() {
     let toml = "uuid = \"9f1e0b9c-0000-4000-8000-000000000001\"\n[api]\nport = 9000\n[[components]]\ncategory = \"simulator\"\ntype = \"dummy\"\n";
     let (out, _) = check(
@@ -109,6 +117,11 @@ fn invalid_configurations_exit_78_naming_file_and_key() {
             "dup.yaml",
             "components:\n- {category: simulator, type: dummy, uuid: 3ddd318e-fee1-46d7-bff4-7c064d640d4e}\n- {category: simulator, type: dummy, uuid: 3ddd318e-fee1-46d7-bff4-7c064d640d4e}\n",
             "components[1].uuid",
+        ),
+        (
+            "clash.yaml",
+            "uuid: 3ddd318e-fee1-46d7-bff4-7c064d640d4e\ncomponents:\n- {category: simulator, type: dummy, uuid: 3ddd318e-fee1-46d7-bff4-7c064d640d4e}\n",
+            "uuid",
         ),
         ("kind.yaml", "components:\n- {category: simulator, type: rtlab}\n", "components[0].type"),
         ("missing.yaml", "components:\n- {type: dummy}\n", "components[0]"),

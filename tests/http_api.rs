@@ -26,7 +26,7 @@ async fn api() -> Api {
     );
     let mut daemon = Daemon::start(&yaml);
     let base = daemon.api_base();
-    daemon.wait_log("components started");
+    daemon.wait_log("supervision tree started");
     Api {
         _daemon: daemon,
         base,
@@ -155,6 +155,19 @@ async fn component_status_and_actions() {
         (400, Some("invalid-parameters"))
     );
     api.wait_state(&sim, "error").await;
+    // A ping in state error answers with the status and its error: no refusal.
+    let (code, body) = api
+        .post(
+            &format!("/component/{sim}"),
+            json!({"action": "ping"}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (code, body["status"]["state"].as_str()),
+        (200, Some("error")),
+        "{body}"
+    );
+    assert_eq!(body["status"]["error"]["kind"], "invalid-parameters");
     let (code, _) = api
         .post(
             &format!("/component/{sim}"),

@@ -9,7 +9,7 @@
 //! the run lasts until `stop`.
 
 use serde_json::{json, Map, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use villas_sdk::{
     Action, ActionKind, Component, ComponentSpec, Context, ErrorCode, ErrorInfo, Kind, State,
     TimerToken,
@@ -21,8 +21,10 @@ pub struct DummyKind;
 
 /// Timer: the transient state is over.
 const SETTLE: TimerToken = 1;
-/// Timer: the run's `runtime` is over.
-const RUN_OVER: TimerToken = 2;
+/// Timers above this one end a run; each run segment gets a fresh token so
+/// that the end of an earlier run (or of the time before a pause) never
+/// stops a later one.
+const RUN_OVER_BASE: TimerToken = 1;
 
 impl Kind for DummyKind {
     fn category(&self) -> &'static str {
@@ -46,7 +48,6 @@ impl Kind for DummyKind {
                         "description": "The run time of the simulation in seconds; absent: run until stopped",
                         "type": "number",
                         "minimum": 0,
-                        "default": 1.0,
                         "examples": [3.0]
                     }
                 }
@@ -71,6 +72,9 @@ impl Kind for DummyKind {
         Ok(Box::new(Dummy {
             delay: Duration::from_secs_f64(delay),
             runtime: None,
+            remaining: None,
+            running_since: None,
+            run_over: RUN_OVER_BASE,
         }))
     }
 }
@@ -82,12 +86,34 @@ pub struct Dummy {
     delay: Duration,
     /// The current run's length, from `start`'s `runtime`.
     runtime: Option<Duration>,
+    /// What is left of the run (less than `runtime` after a pause).
+    remaining: Option<Duration>,
+    /// When the current running segment began.
+    running_since: Option<Instant>,
+    /// The token of the one run-over timer that is still valid.
+    run_over: TimerToken,
 }
 
 impl Dummy {
     fn settle_later(&self, ctx: &mut Context<'_>) -> Result<(), ErrorInfo> {
         ctx.schedule(self.delay, SETTLE);
         Ok(())
+    }
+
+    /// Leaves `running`: the pending run-over timer no longer counts and
+    /// the time run so far is taken off what remains.
+    fn leave_running(&mut self) {
+        self.run_over += 1;
+        if let (Some(since), Some(left)) = (self.running_since.take(), self.remaining) {
+            self.remaining = Some(left.saturating_sub(since.elapsed()));
+        }
+    }
+
+    /// Forgets the run.
+    fn end_run(&mut self) {
+        self.leave_running();
+        self.runtime = None;
+        self.remaining = None;
     }
 }
 
@@ -109,14 +135,17 @@ impl Component for Dummy {
             .and_then(Value::as_f64)
             .filter(|r| r.is_finite() && *r >= 0.0)
             .map(|r| Duration::from_secs_f64(r.min(365.0 * 86_400.0)));
+        self.remaining = self.runtime;
         self.settle_later(ctx)
     }
 
     fn stop(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
+        self.end_run();
         self.settle_later(ctx)
     }
 
     fn pause(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
+        self.leave_running();
         self.settle_later(ctx)
     }
 
@@ -129,20 +158,23 @@ impl Component for Dummy {
     }
 
     fn reset(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
-        self.runtime = None;
+        self.end_run();
         self.settle_later(ctx)
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, token: TimerToken) -> Result<(), ErrorInfo> {
         match (token, ctx.state()) {
-            (RUN_OVER, State::Running) => {
+            (token, State::Running) if token == self.run_over && token > RUN_OVER_BASE => {
+                self.end_run();
                 ctx.transition(State::Stopping)?;
                 self.settle_later(ctx)
             }
             (SETTLE, State::Starting | State::Resuming) => {
                 ctx.transition(State::Running)?;
-                if let Some(runtime) = self.runtime {
-                    ctx.schedule(runtime, RUN_OVER);
+                if let Some(left) = self.remaining {
+                    self.run_over += 1;
+                    self.running_since = Some(Instant::now());
+                    ctx.schedule(left, self.run_over);
                 }
                 Ok(())
             }
@@ -180,7 +212,7 @@ mod tests {
     /// none is left; returns the published states.
     fn run(driver: &mut Driver, action: Action) -> Vec<State> {
         let mut effects = Vec::new();
-        driver.handle(&action, None, &mut effects);
+        let _ = driver.handle(&action, None, &mut effects);
         let mut states = Vec::new();
         while !effects.is_empty() {
             let mut next = Vec::new();
@@ -245,10 +277,55 @@ mod tests {
     }
 
     #[test]
+    fn the_end_of_an_earlier_run_never_stops_a_later_one() {
+        use State::*;
+        let mut d = driver(0.0);
+        let mut effects = Vec::new();
+        d.handle(
+            &action(ActionKind::Start, json!({"runtime": 3})),
+            None,
+            &mut effects,
+        )
+        .unwrap();
+        let mut timers = Vec::new();
+        // Fire the settle timer only, keep the run-over timer for later.
+        let mut pending = effects;
+        let mut run_over = None;
+        while let Some(effect) = pending.pop() {
+            if let Effect::Schedule {
+                token, generation, ..
+            } = effect
+            {
+                if token == SETTLE {
+                    d.timer_fired(generation, token, &mut pending);
+                } else {
+                    run_over = Some((generation, token));
+                }
+            }
+        }
+        assert_eq!(d.state(), Running);
+        let (generation, token) = run_over.expect("a run-over timer");
+        assert_eq!(
+            run(&mut d, action(ActionKind::Stop, json!({}))),
+            [Stopping, Idle]
+        );
+        assert_eq!(
+            run(&mut d, action(ActionKind::Start, json!({}))),
+            [Starting, Running]
+        );
+        d.timer_fired(generation, token, &mut timers);
+        assert!(
+            timers.is_empty(),
+            "the first run's end stopped the second: {timers:?}"
+        );
+        assert_eq!(d.state(), Running);
+    }
+
+    #[test]
     fn reset_cancels_pending_timers() {
         let mut d = driver(1.0);
         let mut effects = Vec::new();
-        d.handle(&action(ActionKind::Start, json!({})), None, &mut effects);
+        let _ = d.handle(&action(ActionKind::Start, json!({})), None, &mut effects);
         let Some(Effect::Schedule {
             token, generation, ..
         }) = effects.pop()
@@ -256,7 +333,7 @@ mod tests {
             panic!("no timer")
         };
         let mut reset = Vec::new();
-        d.handle(&action(ActionKind::Reset, json!({})), None, &mut reset);
+        let _ = d.handle(&action(ActionKind::Reset, json!({})), None, &mut reset);
         let mut stale = Vec::new();
         d.timer_fired(generation, token, &mut stale);
         assert!(
@@ -270,12 +347,12 @@ mod tests {
     fn refusals_keep_the_state_and_bad_parameters_are_errors() {
         let mut d = driver(0.0);
         let mut effects = Vec::new();
-        d.handle(&action(ActionKind::Stop, json!({})), None, &mut effects);
+        let _ = d.handle(&action(ActionKind::Stop, json!({})), None, &mut effects);
         assert!(
             matches!(&effects[..], [Effect::Publish { state: State::Idle, error: Some(e) }] if e.code == ErrorCode::InvalidTransition)
         );
         effects.clear();
-        d.handle(&action(ActionKind::Create, json!({})), None, &mut effects);
+        let _ = d.handle(&action(ActionKind::Create, json!({})), None, &mut effects);
         assert!(
             matches!(&effects[..], [Effect::Publish { state: State::Idle, error: Some(e) }] if e.code == ErrorCode::Unsupported)
         );

@@ -156,14 +156,24 @@ mod tests {
     ) -> Option<ErrorCode> {
         let mut effects = Vec::new();
         let action = Action::new(kind).with_parameters(parameters.as_object().cloned().unwrap());
-        d.handle(&action, Some(ops), &mut effects);
+        let outcome = d
+            .handle(&action, Some(ops), &mut effects)
+            .err()
+            .map(|e| e.code);
         assert_eq!(
             d.state(),
             State::Idle,
             "create/delete never change the manager's state"
         );
         match effects.as_slice() {
-            [Effect::Publish { error, .. }] => error.as_ref().map(|e| e.code),
+            [Effect::Publish { error, .. }] => {
+                assert_eq!(
+                    error.as_ref().map(|e| e.code),
+                    outcome,
+                    "published and returned errors differ"
+                );
+                outcome
+            }
             other => panic!("unexpected effects {other:?}"),
         }
     }

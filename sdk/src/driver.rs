@@ -46,6 +46,9 @@ pub struct Driver {
     generation: u64,
     /// The instance panicked: rebuild it from the kind on `reset`.
     crashed: bool,
+    /// The refusal or failure of the action being handled, returned by
+    /// [`Driver::handle`].
+    outcome: Option<ErrorInfo>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -81,6 +84,7 @@ impl Driver {
             started: Instant::now(),
             generation: 0,
             crashed: false,
+            outcome: None,
         })
     }
 
@@ -132,21 +136,27 @@ impl Driver {
     }
 
     /// Carries out an action now. Everything to publish or schedule is
-    /// appended to `effects`.
+    /// appended to `effects`. Returns the error if the action was refused
+    /// (state kept) or failed (state `error`); both are also published.
     pub fn handle(
         &mut self,
         action: &Action,
         manager: Option<&mut dyn ManagerOps>,
         effects: &mut Vec<Effect>,
-    ) {
+    ) -> Result<(), ErrorInfo> {
+        self.outcome = None;
         if self.state == State::Gone {
-            return;
+            return Err(ErrorInfo::new(
+                ErrorCode::UnknownComponent,
+                "the component was deleted",
+            ));
         }
         match action.kind {
             ActionKind::Ping => self.publish_current(effects),
             ActionKind::Create | ActionKind::Delete => self.manage(action, manager, effects),
             kind => self.control(kind, action, manager, effects),
         }
+        self.outcome.take().map_or(Ok(()), Err)
     }
 
     fn manage(
@@ -272,6 +282,7 @@ impl Driver {
 
     /// Publishes the current state with a refusal's error; the state is kept.
     pub fn refuse(&mut self, error: ErrorInfo, effects: &mut Vec<Effect>) {
+        self.outcome = Some(error.clone());
         effects.push(Effect::Publish {
             state: self.state,
             error: Some(error),
@@ -359,6 +370,7 @@ impl Driver {
     }
 
     fn set_error(&mut self, error: ErrorInfo, effects: &mut Vec<Effect>) {
+        self.outcome = Some(error.clone());
         self.state = State::Error;
         self.error = Some(error.clone());
         effects.push(Effect::Publish {

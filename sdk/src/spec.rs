@@ -49,7 +49,7 @@ impl SpecError {
 impl ComponentSpec {
     /// Checks a definition (a config entry or `create` parameters). A
     /// missing or null `uuid` gets a new random one; `name` defaults to
-    /// "<type> <category>". Properties the kind does not know are kept and
+    /// `"<type> <category>"`. Properties the kind does not know are kept and
     /// published, as the reference does.
     pub fn from_properties(mut properties: Map<String, Value>) -> Result<Self, SpecError> {
         let category = required_string(&properties, "category")?;
