@@ -31,6 +31,7 @@ pub mod cli;
 pub mod component_actor;
 pub mod daemon;
 pub mod directory;
+pub mod entry;
 pub mod kinds;
 pub mod root;
 pub mod routing;

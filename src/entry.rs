@@ -1,0 +1,90 @@
+//! The program behind the `villas-controller` binary: parses the command
+//! line, sets up logging, loads the settings and runs the daemon or checks
+//! the configuration. A lab that adds its own kinds calls
+//! [`main_with_kinds`] from its own `main`.
+
+use crate::cli::{Cli, Command};
+use crate::kinds::KindRegistry;
+use crate::settings::{self, redact_url, EXIT_CONFIG};
+use crate::{daemon, telemetry};
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::Arc;
+use villas_sdk::Kind;
+
+/// Runs the `villas-controller` command line with `kinds` (the built-in
+/// ones from `villas_actors::builtin_kinds()`, a lab's own, or both): what
+/// a lab's own binary calls from its `main` so it gets the CLI, the
+/// configuration checks, the exit codes and the signal handling unchanged.
+pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(&cli.level, cli.log_format);
+    let kinds = match KindRegistry::new(kinds) {
+        Ok(kinds) => kinds,
+        Err(error) => {
+            tracing::error!(%error, "a built-in kind has an invalid schema");
+            return ExitCode::FAILURE;
+        }
+    };
+    let file = settings::find_config_file(cli.config.as_deref());
+    let settings = match settings::load(file.as_deref(), cli.broker.as_deref(), &kinds) {
+        Ok(settings) => settings,
+        Err(error) => {
+            tracing::error!(%error, "invalid configuration");
+            eprintln!("villas-controller: invalid configuration: {error}");
+            return ExitCode::from(EXIT_CONFIG as u8);
+        }
+    };
+    match cli.command {
+        Command::CheckConfig => {
+            println!(
+                "configuration OK: {} (uuid {}, broker {}, {} manager(s), {} component(s))",
+                file.as_deref()
+                    .map_or_else(|| "<defaults>".into(), |f| f.display().to_string()),
+                settings.uuid,
+                settings
+                    .broker
+                    .as_ref()
+                    .map_or_else(|| "in-process".into(), |b| redact_url(&b.url)),
+                settings.managers.len(),
+                settings.components.len(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Daemon => {
+            let system = actix::System::new();
+            let result = system.block_on(daemon::run(settings, kinds, shutdown_signal()));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(error = %anyhow::Error::from(error), "daemon failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Completes on the first SIGINT or SIGTERM; a second one exits at once.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+    actix::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        eprintln!("villas-controller: second signal: exiting now");
+        std::process::exit(130);
+    });
+}
