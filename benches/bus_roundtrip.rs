@@ -1,1 +1,1004 @@
-fn main() {}
+//! End-to-end bench of the real daemon over a real RabbitMQ broker.
+//!
+//! It starts the `villas-controller` binary with N `simulator/dummy`
+//! components in one realm (N = `BENCH_ICS`, default 10,000) on a fresh
+//! headers exchange `bench-<uuid>`, watches that exchange the way VILLASweb
+//! does (a private queue bound with no arguments), waits for the start-up
+//! status of all N, and then measures:
+//!
+//! a. sequential `ping` round trips to one IC (header `uuid`), p50/p90/p99;
+//! b. the same number of round trips through a bare lapin echo (a tokio task
+//!    that republishes every message from one plain exchange to another)
+//!    over the same broker, interleaved with (a), and the ratio of the two
+//!    medians: the daemon's own share of the latency;
+//! c. a realm-wide `ping` (header `realm`): time until all N distinct uuids
+//!    answered, 3 rounds (plus one `uuid: ""` "everyone" round);
+//! d. the daemon's resident memory (VmRSS, VmHWM) after start-up and after
+//!    the pings;
+//! e. the floor under (c): the echo task publishes N copies of a real status
+//!    message (same properties, four headers, and it receives its own
+//!    messages back, as the daemon does), awaiting each publish like the
+//!    daemon's publish loop, then all in flight at once.
+//!
+//! It prints a summary table, stops the daemon with SIGTERM, and deletes the
+//! exchanges and the daemon's queue. Every wait is bounded; a timeout or a
+//! failure exits non-zero.
+//!
+//! Run (the broker must be up; `cargo bench` builds the daemon binary, in
+//! the bench profile, together with this bench):
+//!
+//! ```text
+//! cargo bench --bench bus_roundtrip
+//! BENCH_ICS=1000 cargo bench --bench bus_roundtrip
+//! ```
+//!
+//! Environment: `AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672/%2F`),
+//! `BENCH_ICS` (10000), `BENCH_PINGS` (500), `BENCH_REALM_ROUNDS` (3),
+//! `BENCH_DAEMON_BIN` (another daemon binary), `BENCH_DAEMON_LOG` (its log
+//! level, default `info`), `BENCH_KEEP_LOG=1` (print where the daemon's log
+//! is kept). Under `cargo test --all-targets` (no `--bench` argument) the
+//! binary does nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
+    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+use tokio::time::timeout_at;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+type Result<T> = std::result::Result<T, Error>;
+
+/// The AMQP `type` property of the daemon's status messages.
+const STATUS_TYPE: &str = "villas.status";
+/// Pings sent before measuring, to each side.
+const WARM_UP: usize = 20;
+/// Longest wait for one ping's answer.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for a realm-wide ping to be answered by every IC.
+const REALM_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait for the daemon to exit after SIGTERM (its own deadline is 10 s).
+const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+macro_rules! fail {
+    ($($arg:tt)*) => { return Err(format!($($arg)*).into()) };
+}
+
+/// What the run is configured with.
+struct Config {
+    url: String,
+    ics: usize,
+    pings: usize,
+    realm_rounds: usize,
+    startup_timeout: Duration,
+    daemon_bin: PathBuf,
+    daemon_log_level: String,
+    keep_log: bool,
+}
+
+impl Config {
+    fn from_env() -> Result<Self> {
+        let number = |name: &str, default: usize| -> Result<usize> {
+            match std::env::var(name) {
+                Ok(text) => text
+                    .trim()
+                    .parse()
+                    .map_err(|e| format!("{name}={text:?}: {e}").into()),
+                Err(_) => Ok(default),
+            }
+        };
+        let ics = number("BENCH_ICS", 10_000)?;
+        if ics == 0 {
+            fail!("BENCH_ICS must be at least 1");
+        }
+        Ok(Config {
+            url: std::env::var("AMQP_URL")
+                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2F".into()),
+            ics,
+            pings: number("BENCH_PINGS", 500)?.max(1),
+            realm_rounds: number("BENCH_REALM_ROUNDS", 3)?,
+            // Generous: start-up is measured, not bounded tightly.
+            startup_timeout: Duration::from_secs(60 + (ics / 100) as u64),
+            daemon_bin: std::env::var_os("BENCH_DAEMON_BIN")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_villas-controller"))),
+            daemon_log_level: std::env::var("BENCH_DAEMON_LOG").unwrap_or_else(|_| "info".into()),
+            keep_log: std::env::var("BENCH_KEEP_LOG").is_ok_and(|v| v == "1"),
+        })
+    }
+}
+
+/// Broker object names of one run.
+struct Names {
+    daemon_uuid: String,
+    realm: String,
+    exchange: String,
+    echo_in: String,
+    echo_out: String,
+    daemon_queue: String,
+}
+
+impl Names {
+    fn new() -> Self {
+        let run = uuid::Uuid::new_v4().hyphenated().to_string();
+        let daemon_uuid = uuid::Uuid::new_v4().hyphenated().to_string();
+        Names {
+            realm: format!("bench-realm-{}", &run[..8]),
+            exchange: format!("bench-{run}"),
+            echo_in: format!("bench-{run}-echo-in"),
+            echo_out: format!("bench-{run}-echo-out"),
+            daemon_queue: format!("villas-controller.{daemon_uuid}"),
+            daemon_uuid,
+        }
+    }
+}
+
+/// The daemon process; killed (SIGKILL) if dropped while still running.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails if the daemon has exited.
+    fn check_alive(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            fail!("the daemon exited early ({status})");
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit.
+    fn terminate(&mut self) -> Result<(Duration, std::process::ExitStatus)> {
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()?;
+        if !status.success() {
+            fail!("kill -TERM {} failed: {status}", self.pid());
+        }
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok((started.elapsed(), status));
+            }
+            if started.elapsed() > EXIT_TIMEOUT {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                fail!("the daemon did not exit within {EXIT_TIMEOUT:?} of SIGTERM; killed");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Resident memory of a process, kB.
+#[derive(Debug, Clone, Copy, Default)]
+struct Memory {
+    rss_kb: u64,
+    hwm_kb: u64,
+}
+
+fn memory_of(pid: u32) -> Result<Memory> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(Memory {
+        rss_kb: field("VmRSS:"),
+        hwm_kb: field("VmHWM:"),
+    })
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+/// The part of a status message the bench reads.
+#[derive(Deserialize)]
+struct StatusMessage {
+    status: StatusPart,
+    properties: PropertiesPart,
+}
+
+#[derive(Deserialize)]
+struct StatusPart {
+    state: String,
+}
+
+#[derive(Deserialize)]
+struct PropertiesPart {
+    uuid: String,
+}
+
+/// `(uuid, state)` of a delivery if it is a status message.
+fn status_of(delivery: &Delivery) -> Option<(String, String)> {
+    let kind = delivery.properties.kind().as_ref()?;
+    if kind.as_str() != STATUS_TYPE {
+        return None;
+    }
+    let message: StatusMessage = serde_json::from_slice(&delivery.data).ok()?;
+    Some((message.properties.uuid, message.status.state))
+}
+
+/// The next delivery, or an error at `deadline`.
+async fn next_before(consumer: &mut Consumer, deadline: Instant, what: &str) -> Result<Delivery> {
+    match timeout_at(deadline.into(), consumer.next()).await {
+        Ok(Some(Ok(delivery))) => Ok(delivery),
+        Ok(Some(Err(error))) => fail!("consumer error while {what}: {error}"),
+        Ok(None) => fail!("consumer ended while {what}"),
+        Err(_) => fail!("timed out while {what}"),
+    }
+}
+
+/// Consumes until nothing arrived for `quiet` (at most `max`); returns the
+/// number of messages drained.
+async fn drain(consumer: &mut Consumer, quiet: Duration, max: Duration) -> usize {
+    let end = Instant::now() + max;
+    let mut drained = 0;
+    loop {
+        let deadline = (Instant::now() + quiet).min(end);
+        match timeout_at(deadline.into(), consumer.next()).await {
+            Ok(Some(Ok(_))) => drained += 1,
+            _ => return drained,
+        }
+    }
+}
+
+fn action_properties(headers: &[(&str, &str)]) -> BasicProperties {
+    let mut table = FieldTable::default();
+    for (name, value) in headers {
+        table.insert(
+            ShortString::from(*name),
+            AMQPValue::LongString(LongString::from(*value)),
+        );
+    }
+    // As VILLASweb sends actions: JSON, persistent, string headers.
+    BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_headers(table)
+}
+
+async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<()> {
+    channel
+        .basic_publish(
+            exchange.into(),
+            "".into(),
+            BasicPublishOptions::default(),
+            body,
+            properties,
+        )
+        .await?;
+    Ok(())
+}
+
+/// A private, exclusive queue bound to `exchanges` with no arguments, and a
+/// no-ack consumer on it.
+async fn private_consumer(channel: &Channel, exchanges: &[&str], tag: &str) -> Result<Consumer> {
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    for exchange in exchanges {
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                (*exchange).into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(channel
+        .basic_consume(
+            queue.name().clone(),
+            tag.into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?)
+}
+
+fn write_config(dir: &Path, config: &Config, names: &Names, uuids: &[String]) -> Result<PathBuf> {
+    let quote = |text: &str| serde_json::to_string(text).unwrap_or_default();
+    let mut yaml = String::with_capacity(160 * uuids.len() + 512);
+    writeln!(yaml, "# villas-controller bench configuration (generated)")?;
+    writeln!(yaml, "uuid: {}", quote(&names.daemon_uuid))?;
+    writeln!(yaml, "broker:")?;
+    writeln!(yaml, "  url: {}", quote(&config.url))?;
+    writeln!(yaml, "  exchange: {}", quote(&names.exchange))?;
+    writeln!(yaml, "api:")?;
+    writeln!(yaml, "  enabled: false")?;
+    writeln!(yaml, "status:")?;
+    // Long, so that heartbeats (spread over the period) are rare during the run.
+    writeln!(yaml, "  heartbeat_interval: 3600")?;
+    writeln!(yaml, "components:")?;
+    for (n, uuid) in uuids.iter().enumerate() {
+        writeln!(
+            yaml,
+            "  - {{category: simulator, type: dummy, name: \"bench dummy {n}\", realm: {}, uuid: {}, transition_delay: 0.1}}",
+            quote(&names.realm),
+            quote(uuid)
+        )?;
+    }
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, yaml)?;
+    Ok(path)
+}
+
+/// Header of an echo trigger: publish this many messages (a burst).
+const BURST_HEADER: &str = "x-bench-burst";
+/// Header of an echo trigger: `sequential` (await each publish, as the
+/// daemon's publish loop does) or `pipelined` (all publishes in flight).
+const MODE_HEADER: &str = "x-bench-mode";
+
+fn header_text(delivery: &Delivery, name: &str) -> Option<String> {
+    let value = delivery.properties.headers().as_ref()?.inner().get(name)?;
+    match value {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+/// The echo: consumes its queue on its own connection and answers on the
+/// channel it consumes on, as the daemon does. Its queue is bound to both
+/// `echo-in` and `echo-out`, so, like the daemon, it receives its own
+/// answers back and drops them by their `type` property.
+///
+/// - A plain message is republished once, unchanged but for `type`.
+/// - A trigger (`x-bench-burst: N`) makes it publish N copies of the
+///   trigger's body (a real status message) with a status's properties
+///   and four headers: the floor under the daemon's realm-wide answer.
+async fn echo_task(channel: Channel, mut consumer: Consumer, out: String) {
+    while let Some(Ok(delivery)) = consumer.next().await {
+        if delivery
+            .properties
+            .kind()
+            .as_ref()
+            .is_some_and(|kind| kind.as_str() == STATUS_TYPE)
+        {
+            continue;
+        }
+        let burst = header_text(&delivery, BURST_HEADER).and_then(|n| n.parse::<usize>().ok());
+        let Some(burst) = burst else {
+            let properties = delivery.properties.clone().with_type(STATUS_TYPE.into());
+            if publish(&channel, &out, &delivery.data, properties)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        };
+        let mut headers = FieldTable::default();
+        for (name, value) in [
+            ("realm", "bench"),
+            ("category", "simulator"),
+            ("type", "dummy"),
+            ("uuid", "00000000-0000-4000-8000-000000000000"),
+        ] {
+            headers.insert(name.into(), AMQPValue::LongString(value.into()));
+        }
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_content_encoding("utf-8".into())
+            .with_type(STATUS_TYPE.into())
+            .with_app_id("villas-bench-echo".into())
+            .with_headers(headers);
+        let pipelined = header_text(&delivery, MODE_HEADER).as_deref() == Some("pipelined");
+        let body = delivery.data;
+        let sent = if pipelined {
+            futures_util::future::join_all((0..burst).map(|_| {
+                channel.basic_publish(
+                    out.as_str().into(),
+                    "".into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    properties.clone(),
+                )
+            }))
+            .await
+            .into_iter()
+            .all(|result| result.is_ok())
+        } else {
+            let mut ok = true;
+            for _ in 0..burst {
+                if publish(&channel, &out, &body, properties.clone())
+                    .await
+                    .is_err()
+                {
+                    ok = false;
+                    break;
+                }
+            }
+            ok
+        };
+        if !sent {
+            return;
+        }
+    }
+}
+
+struct Percentiles {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    min: f64,
+    max: f64,
+    mean: f64,
+}
+
+/// Percentiles of a histogram recorded in microseconds, in milliseconds.
+fn percentiles(histogram: &Histogram<u64>) -> Percentiles {
+    let ms = |us: u64| us as f64 / 1000.0;
+    Percentiles {
+        p50: ms(histogram.value_at_quantile(0.50)),
+        p90: ms(histogram.value_at_quantile(0.90)),
+        p99: ms(histogram.value_at_quantile(0.99)),
+        min: ms(histogram.min()),
+        max: ms(histogram.max()),
+        mean: histogram.mean() / 1000.0,
+    }
+}
+
+struct RealmRound {
+    label: String,
+    /// Whether the < 1 s target applies (not to the lapin floor).
+    targeted: bool,
+    first: Duration,
+    all: Duration,
+    answers: usize,
+    expected: usize,
+}
+
+struct Report {
+    config_bytes: u64,
+    startup_first: Duration,
+    startup_all: Duration,
+    startup_statuses: usize,
+    memory_started: Memory,
+    memory_after: Memory,
+    daemon: Histogram<u64>,
+    echo: Histogram<u64>,
+    realm: Vec<RealmRound>,
+    shutdown: Duration,
+    exit: String,
+}
+
+fn pass(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "MISSED"
+    }
+}
+
+fn print_report(config: &Config, report: &Report) {
+    let daemon = percentiles(&report.daemon);
+    let echo = percentiles(&report.echo);
+    let ratio = daemon.p50 / echo.p50.max(0.001);
+    let mut out = String::new();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "== bus_roundtrip: {} dummy ICs, {} pings, broker {} ==",
+        config.ics,
+        config.pings,
+        villas_controller::settings::redact_url(&config.url)
+    );
+    let _ = writeln!(
+        out,
+        "start-up: config {:.1} MB; first status after {:.3} s, all {} after {:.3} s ({} status messages seen)",
+        report.config_bytes as f64 / 1e6,
+        report.startup_first.as_secs_f64(),
+        config.ics,
+        report.startup_all.as_secs_f64(),
+        report.startup_statuses
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| round trip (ms)        |    p50 |    p90 |    p99 |    min |    max |   mean |"
+    );
+    let _ = writeln!(
+        out,
+        "|------------------------|--------|--------|--------|--------|--------|--------|"
+    );
+    for (name, p) in [("daemon ping (1 IC)", &daemon), ("bare lapin echo", &echo)] {
+        let _ = writeln!(
+            out,
+            "| {name:<22} | {:>6.3} | {:>6.3} | {:>6.3} | {:>6.3} | {:>6.3} | {:>6.3} |",
+            p.p50, p.p90, p.p99, p.min, p.max, p.mean
+        );
+    }
+    let _ = writeln!(
+        out,
+        "daemon p50 / echo p50 = {ratio:.2} (target <= 1.5: {})",
+        pass(ratio <= 1.5)
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| fan-out ping               | first answer (ms) | all answered (ms) |     answers | target < 1 s |"
+    );
+    let _ = writeln!(
+        out,
+        "|----------------------------|-------------------|-------------------|-------------|--------------|"
+    );
+    for round in &report.realm {
+        let _ = writeln!(
+            out,
+            "| {:<26} | {:>17.1} | {:>17.1} | {:>11} | {:<12} |",
+            round.label,
+            round.first.as_secs_f64() * 1e3,
+            round.all.as_secs_f64() * 1e3,
+            format!("{}/{}", round.answers, round.expected),
+            if round.targeted {
+                pass(round.all < Duration::from_secs(1))
+            } else {
+                "(floor)"
+            }
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| daemon memory        | VmRSS (MB) | VmHWM (MB) | target < 100 MB |"
+    );
+    let _ = writeln!(
+        out,
+        "|----------------------|------------|------------|-----------------|"
+    );
+    for (name, m) in [
+        ("after start-up", report.memory_started),
+        ("after the pings", report.memory_after),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {name:<20} | {:>10.1} | {:>10.1} | {:<15} |",
+            mb(m.rss_kb),
+            mb(m.hwm_kb),
+            pass(mb(m.rss_kb) < 100.0)
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "shutdown: exited {:.3} s after SIGTERM ({})",
+        report.shutdown.as_secs_f64(),
+        report.exit
+    );
+    println!("{out}");
+}
+
+async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
+    if !config.daemon_bin.is_file() {
+        fail!(
+            "daemon binary {} not found (run through `cargo bench --bench bus_roundtrip`, or set BENCH_DAEMON_BIN)",
+            config.daemon_bin.display()
+        );
+    }
+    let uuids: Vec<String> = (0..config.ics)
+        .map(|_| uuid::Uuid::new_v4().hyphenated().to_string())
+        .collect();
+    let config_path = write_config(workdir, config, names, &uuids)?;
+    let config_bytes = std::fs::metadata(&config_path)?.len();
+
+    // The client: watches the daemon's exchange like VILLASweb.
+    let client = Connection::connect(
+        &config.url,
+        ConnectionProperties::default().with_connection_name("villas-bench-client".into()),
+    )
+    .await
+    .map_err(|e| format!("cannot connect to {}: {e}", config.url))?;
+    let channel = client.create_channel().await?;
+    channel
+        .exchange_declare(
+            names.exchange.as_str().into(),
+            ExchangeKind::Headers,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let mut watch = private_consumer(&channel, &[&names.exchange], "bench-watch").await?;
+
+    // The echo: its own connection, like the daemon's.
+    let echo_connection = Connection::connect(
+        &config.url,
+        ConnectionProperties::default().with_connection_name("villas-bench-echo".into()),
+    )
+    .await?;
+    let echo_channel = echo_connection.create_channel().await?;
+    for exchange in [&names.echo_in, &names.echo_out] {
+        echo_channel
+            .exchange_declare(
+                exchange.as_str().into(),
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    let echo_consumer = private_consumer(
+        &echo_channel,
+        &[&names.echo_in, &names.echo_out],
+        "bench-echo",
+    )
+    .await?;
+    let echo = tokio::spawn(echo_task(
+        echo_channel.clone(),
+        echo_consumer,
+        names.echo_out.clone(),
+    ));
+    let reply_channel = client.create_channel().await?;
+    let mut replies = private_consumer(&reply_channel, &[&names.echo_out], "bench-reply").await?;
+
+    // The daemon.
+    let log = workdir.join("daemon.log");
+    let log_file = std::fs::File::create(&log)?;
+    let spawned = Instant::now();
+    let child = Command::new(&config.daemon_bin)
+        .arg("-c")
+        .arg(&config_path)
+        .arg("-d")
+        .arg(&config.daemon_log_level)
+        .arg("daemon")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", config.daemon_bin.display()))?;
+    let mut daemon = Daemon { child, log };
+    let pid = daemon.pid();
+    eprintln!(
+        "bus_roundtrip: daemon pid {pid}, {} ICs, exchange {}, log {}",
+        config.ics,
+        names.exchange,
+        daemon.log.display()
+    );
+
+    // Start-up: every IC publishes its status once.
+    let expected: HashSet<&str> = uuids.iter().map(String::as_str).collect();
+    let mut seen: HashSet<String> = HashSet::with_capacity(config.ics);
+    let mut startup_first = None;
+    let mut startup_statuses = 0;
+    let startup_deadline = spawned + config.startup_timeout;
+    while seen.len() < config.ics {
+        daemon.check_alive()?;
+        let step = (Instant::now() + Duration::from_secs(1)).min(startup_deadline);
+        let delivery = match timeout_at(step.into(), watch.next()).await {
+            Ok(Some(Ok(delivery))) => delivery,
+            Ok(Some(Err(error))) => fail!("consumer error during start-up: {error}"),
+            Ok(None) => fail!("consumer ended during start-up"),
+            Err(_) if Instant::now() >= startup_deadline => fail!(
+                "timed out after {:?} waiting for start-up statuses ({} of {} seen)",
+                config.startup_timeout,
+                seen.len(),
+                config.ics
+            ),
+            Err(_) => continue,
+        };
+        if let Some((uuid, state)) = status_of(&delivery) {
+            startup_statuses += 1;
+            startup_first.get_or_insert_with(|| spawned.elapsed());
+            if expected.contains(uuid.as_str()) {
+                if state != "idle" {
+                    fail!("IC {uuid} started in state {state}, not idle");
+                }
+                seen.insert(uuid);
+            }
+        }
+    }
+    let startup_all = spawned.elapsed();
+    // Let the tail (the manager's status, stray heartbeats) pass.
+    startup_statuses += drain(
+        &mut watch,
+        Duration::from_millis(500),
+        Duration::from_secs(5),
+    )
+    .await;
+    let memory_started = memory_of(pid)?;
+
+    // a + b: sequential round trips, daemon and echo interleaved.
+    let target = uuids[uuids.len() / 2].clone();
+    let ping = br#"{"action":"ping"}"#;
+    let ping_one = action_properties(&[("uuid", &target)]);
+    let mut daemon_histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut echo_histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    // A real status message, the payload of the lapin floor bursts (e).
+    let mut status_body = Vec::new();
+    for n in 0..WARM_UP + config.pings {
+        let measured = n >= WARM_UP;
+
+        let sent = Instant::now();
+        publish(&channel, &names.exchange, ping, ping_one.clone()).await?;
+        let deadline = sent + PING_TIMEOUT;
+        loop {
+            let delivery = next_before(&mut watch, deadline, "waiting for a ping answer").await?;
+            if let Some((uuid, _)) = status_of(&delivery) {
+                if uuid == target {
+                    status_body = delivery.data;
+                    break;
+                }
+            }
+        }
+        if measured {
+            daemon_histogram.saturating_record(sent.elapsed().as_micros() as u64);
+        }
+
+        let sent = Instant::now();
+        publish(&channel, &names.echo_in, ping, ping_one.clone()).await?;
+        next_before(
+            &mut replies,
+            sent + PING_TIMEOUT,
+            "waiting for an echo reply",
+        )
+        .await?;
+        if measured {
+            echo_histogram.saturating_record(sent.elapsed().as_micros() as u64);
+        }
+    }
+    // c: fan-out pings, each answered by every IC in the realm.
+    let mut realm = Vec::new();
+    let mut rounds: Vec<(String, (&str, &str), usize)> = (1..=config.realm_rounds)
+        .map(|n| {
+            (
+                format!("realm #{n}"),
+                ("realm", names.realm.as_str()),
+                config.ics,
+            )
+        })
+        .collect();
+    // The start-up ping VILLASweb sends; the manager answers too.
+    rounds.push(("uuid \"\" (everyone)".into(), ("uuid", ""), config.ics + 1));
+    // The manager (daemon uuid) is outside the realm, so a realm round
+    // completes only with every IC; the everyone round needs the manager too.
+    for (label, header, expected_answers) in rounds {
+        drain(
+            &mut watch,
+            Duration::from_millis(300),
+            Duration::from_secs(10),
+        )
+        .await;
+        let mut answered: HashSet<String> = HashSet::with_capacity(expected_answers);
+        let sent = Instant::now();
+        publish(
+            &channel,
+            &names.exchange,
+            ping,
+            action_properties(&[header]),
+        )
+        .await?;
+        let deadline = sent + REALM_TIMEOUT;
+        let mut first = None;
+        while answered.len() < expected_answers {
+            let what = format!(
+                "waiting for {label} answers ({} of {expected_answers})",
+                answered.len()
+            );
+            let delivery = next_before(&mut watch, deadline, &what).await?;
+            if let Some((uuid, _)) = status_of(&delivery) {
+                // Only the addressed ICs count (not a stray heartbeat).
+                if expected.contains(uuid.as_str()) || uuid == names.daemon_uuid {
+                    first.get_or_insert_with(|| sent.elapsed());
+                    answered.insert(uuid);
+                }
+            }
+        }
+        realm.push(RealmRound {
+            label,
+            targeted: true,
+            first: first.unwrap_or_default(),
+            all: sent.elapsed(),
+            answers: answered.len(),
+            expected: expected_answers,
+        });
+    }
+    // e: the lapin floor under (c): the echo publishes N status messages
+    // from one task, awaiting each publish as the daemon's publish loop
+    // does, then all in flight at once.
+    for mode in ["sequential", "sequential", "pipelined", "pipelined"] {
+        drain(
+            &mut replies,
+            Duration::from_millis(300),
+            Duration::from_secs(10),
+        )
+        .await;
+        let count = config.ics.to_string();
+        let sent = Instant::now();
+        publish(
+            &channel,
+            &names.echo_in,
+            &status_body,
+            action_properties(&[(BURST_HEADER, &count), (MODE_HEADER, mode)]),
+        )
+        .await?;
+        let deadline = sent + REALM_TIMEOUT;
+        let mut first = None;
+        let mut received = 0;
+        while received < config.ics {
+            let what = format!("waiting for an echo burst ({received} of {})", config.ics);
+            next_before(&mut replies, deadline, &what).await?;
+            first.get_or_insert_with(|| sent.elapsed());
+            received += 1;
+        }
+        realm.push(RealmRound {
+            label: format!("lapin floor, {mode}"),
+            targeted: false,
+            first: first.unwrap_or_default(),
+            all: sent.elapsed(),
+            answers: received,
+            expected: config.ics,
+        });
+    }
+    echo.abort();
+    drain(
+        &mut watch,
+        Duration::from_millis(300),
+        Duration::from_secs(10),
+    )
+    .await;
+    let memory_after = memory_of(pid)?;
+
+    // Stop the daemon.
+    let (shutdown, exit) = daemon.terminate()?;
+    let _ = client.close(200, "bench done".into()).await;
+    let _ = echo_connection.close(200, "bench done".into()).await;
+    if config.keep_log {
+        eprintln!("bus_roundtrip: daemon log kept at {}", daemon.log.display());
+    }
+    Ok(Report {
+        config_bytes,
+        startup_first: startup_first.unwrap_or_default(),
+        startup_all,
+        startup_statuses,
+        memory_started,
+        memory_after,
+        daemon: daemon_histogram,
+        echo: echo_histogram,
+        realm,
+        shutdown,
+        exit: exit.to_string(),
+    })
+}
+
+/// Deletes what the run left on the broker (bounded; errors are reported).
+async fn clean_up(config: &Config, names: &Names) -> Result<()> {
+    let connection = Connection::connect(
+        &config.url,
+        ConnectionProperties::default().with_connection_name("villas-bench-cleanup".into()),
+    )
+    .await?;
+    let channel = connection.create_channel().await?;
+    for exchange in [&names.exchange, &names.echo_in, &names.echo_out] {
+        channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await?;
+    }
+    channel
+        .queue_delete(
+            names.daemon_queue.as_str().into(),
+            QueueDeleteOptions::default(),
+        )
+        .await?;
+    let _ = connection.close(200, "bench done".into()).await;
+    Ok(())
+}
+
+fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn main() -> ExitCode {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not,
+    // and must not start a daemon.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("bus_roundtrip: skipped (run it with `cargo bench --bench bus_roundtrip`)");
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("bus_roundtrip: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("bus_roundtrip: cannot start tokio: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let workdir = match tempfile::Builder::new().prefix("villas-bench-").tempdir() {
+        Ok(dir) => dir,
+        Err(error) => {
+            eprintln!("bus_roundtrip: cannot create a temporary directory: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let names = Names::new();
+    let result = runtime.block_on(run(&config, &names, workdir.path()));
+    let cleaned = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), clean_up(&config, &names)).await
+    });
+    match cleaned {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => eprintln!("bus_roundtrip: clean-up failed: {error}"),
+        Err(_) => eprintln!("bus_roundtrip: clean-up timed out"),
+    }
+    let code = match result {
+        Ok(report) => {
+            print_report(&config, &report);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let log = workdir.path().join("daemon.log");
+            eprintln!("bus_roundtrip: FAILED: {error}");
+            eprintln!(
+                "--- last lines of the daemon's log ---\n{}",
+                log_tail(&log, 30)
+            );
+            ExitCode::FAILURE
+        }
+    };
+    if config.keep_log {
+        let _ = workdir.keep();
+    }
+    code
+}
