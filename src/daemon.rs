@@ -40,7 +40,7 @@ pub enum DaemonError {
 
 /// Runs until `shutdown` completes. Must be called inside an actix system.
 pub async fn run(
-    settings: Settings,
+    mut settings: Settings,
     kinds: KindRegistry,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
@@ -71,10 +71,13 @@ pub async fn run(
         host: host.clone(),
         heartbeat: settings.heartbeat,
     });
-    let root = Root::build(env, &settings, bus)
+    let managers = std::mem::take(&mut settings.managers);
+    let components = std::mem::take(&mut settings.components);
+    let (manager_count, component_count) = (managers.len(), components.len());
+    let root = Root::build(env, &settings.uuid, managers, components, bus)
         .map_err(DaemonError::Components)?
         .start();
-    tracing::info!(uuid = %settings.uuid, managers = settings.managers.len().max(1), components = settings.components.len(), "supervision tree started");
+    tracing::info!(uuid = %settings.uuid, configured_managers = manager_count, configured_components = component_count, "supervision tree started");
 
     let api = match &settings.api {
         Some(api) => {

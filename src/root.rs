@@ -5,9 +5,10 @@
 
 use crate::bus::amqp::{AmqpBus, CloseBus};
 use crate::component_actor::{ActorEnv, IcActor, StopComponent};
-use crate::settings::{ConfiguredComponent, Settings};
+use crate::settings::ConfiguredComponent;
 use actix::prelude::*;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use villas_sdk::{ComponentSpec, ErrorInfo};
@@ -29,28 +30,30 @@ impl Root {
     /// so VILLASweb (which needs a valid uuid there) lists it too.
     pub fn build(
         env: Arc<ActorEnv>,
-        settings: &Settings,
+        daemon_uuid: &str,
+        managers: Vec<ConfiguredComponent>,
+        components: Vec<ConfiguredComponent>,
         bus: Option<Addr<AmqpBus>>,
     ) -> Result<Self, ErrorInfo> {
-        let mut managers: Vec<ComponentSpec> =
-            settings.managers.iter().map(|m| m.spec.clone()).collect();
-        let default_generic = managers.iter().position(|m| m.identity.kind == "generic");
-        let default_uuid = match default_generic {
-            Some(index) => managers[index].uuid().to_owned(),
+        let mut managers: Vec<ComponentSpec> = managers.into_iter().map(|m| m.spec).collect();
+        let default_uuid = match managers.iter().find(|m| m.identity.kind == "generic") {
+            Some(generic) => generic.uuid().to_owned(),
             None => {
-                managers.insert(0, default_manager(&settings.uuid)?);
-                settings.uuid.clone()
+                managers.insert(0, default_manager(daemon_uuid)?);
+                daemon_uuid.to_owned()
             }
         };
+        // Definitions are moved, not copied: at 10,000 components a copy
+        // costs megabytes for the daemon's lifetime.
+        let mut placed: HashMap<String, Vec<ComponentSpec>> = HashMap::new();
+        for component in components {
+            let manager = placed_under(&component, &default_uuid, daemon_uuid).to_owned();
+            placed.entry(manager).or_default().push(component.spec);
+        }
         let mut started = Vec::with_capacity(managers.len());
         for manager in managers {
             let uuid = manager.uuid().to_owned();
-            let children = settings
-                .components
-                .iter()
-                .filter(|c| placed_under(c, &default_uuid, &settings.uuid) == uuid)
-                .map(|c| c.spec.clone())
-                .collect();
+            let children = placed.remove(&uuid).unwrap_or_default();
             started.push(IcActor::spawn_with_children(
                 &env,
                 manager,
