@@ -57,6 +57,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 use tokio::time::timeout_at;
+use villas_controller::bus::amqp::declare_exchange;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 type Result<T> = std::result::Result<T, Error>;
@@ -639,17 +640,7 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
     .await
     .map_err(|e| format!("cannot connect to {}: {e}", config.url))?;
     let channel = client.create_channel().await?;
-    channel
-        .exchange_declare(
-            names.exchange.as_str().into(),
-            ExchangeKind::Headers,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
+    declare_exchange(&channel, &names.exchange).await?;
     let mut watch = private_consumer(&channel, &[&names.exchange], "bench-watch").await?;
 
     // The echo: its own connection, like the daemon's.

@@ -157,13 +157,10 @@ async fn statuses_carry_what_villasweb_parses() {
     assert!(body["when"].as_f64().unwrap() > 1.6e9);
     assert_eq!(body["status"]["managed_by"], m.as_str());
     // Published with the component's four headers.
-    assert_eq!(seen.headers.get("uuid"), Some(&a));
-    assert_eq!(seen.headers.get("realm"), Some(&lab.realm1));
-    assert_eq!(
-        seen.headers.get("category").map(String::as_str),
-        Some("simulator")
-    );
-    assert_eq!(seen.headers.get("type").map(String::as_str), Some("dummy"));
+    assert_eq!(seen.headers.uuid.as_ref(), Some(&a));
+    assert_eq!(seen.headers.realm.as_ref(), Some(&lab.realm1));
+    assert_eq!(seen.headers.category.as_deref(), Some("simulator"));
+    assert_eq!(seen.headers.kind.as_deref(), Some("dummy"));
 
     // The top manager manages itself (a valid uuid for VILLASweb), lists its
     // components and publishes the create schema.

@@ -190,17 +190,7 @@ async fn establish(settings: Arc<AmqpSettings>) -> lapin::Result<Established> {
         ConnectionProperties::default().with_connection_name("villas-controller".into());
     let connection = Connection::connect(&settings.url, properties).await?;
     let channel = connection.create_channel().await?;
-    channel
-        .exchange_declare(
-            settings.exchange.as_str().into(),
-            ExchangeKind::Headers,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
+    declare_exchange(&channel, &settings.exchange).await?;
     let mut arguments = FieldTable::default();
     let expires = u32::try_from(settings.queue_expires.as_millis())
         .unwrap_or(u32::MAX)
@@ -234,6 +224,47 @@ async fn establish(settings: Arc<AmqpSettings>) -> lapin::Result<Established> {
         )
         .await?;
     Ok((connection, channel, consumer))
+}
+
+/// Declares the protocol's exchange as the reference and VILLASweb do:
+/// type `headers`, durable.
+pub async fn declare_exchange(channel: &Channel, name: &str) -> lapin::Result<()> {
+    channel
+        .exchange_declare(
+            name.into(),
+            ExchangeKind::Headers,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// Declares a private queue (server-named, exclusive, auto-delete) bound to
+/// `exchange` without arguments, as VILLASweb and monitors watch the
+/// exchange: it receives every message. Returns the queue's name.
+pub async fn bind_private_queue(channel: &Channel, exchange: &str) -> lapin::Result<ShortString> {
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..Default::default()
+    };
+    let queue = channel
+        .queue_declare("".into(), options, FieldTable::default())
+        .await?;
+    let name = queue.name().clone();
+    channel
+        .queue_bind(
+            name.clone(),
+            exchange.into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(name)
 }
 
 /// Publishes the outbox in order on whichever channel is current, waiting

@@ -8,7 +8,7 @@
 use futures_util::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use villas_controller::bus::amqp::{bind_private_queue, declare_exchange, headers_of};
 use villas_sdk::protocol::StatusView;
 
 pub const DEADLINE: Duration = Duration::from_secs(15);
@@ -158,7 +159,7 @@ impl Drop for Daemon {
 /// A message seen on the exchange.
 #[derive(Debug, Clone)]
 pub struct Seen {
-    pub headers: HashMap<String, String>,
+    pub headers: villas_sdk::Headers,
     pub body: Value,
 }
 
@@ -198,43 +199,11 @@ impl Client {
             .await
             .expect("broker reachable");
         let channel = connection.create_channel().await.unwrap();
-        channel
-            .exchange_declare(
-                exchange.into(),
-                ExchangeKind::Headers,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                exchange.into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        declare_exchange(&channel, exchange).await.unwrap();
+        let queue = bind_private_queue(&channel, exchange).await.unwrap();
         let mut consumer = channel
             .basic_consume(
-                queue.name().clone(),
+                queue,
                 "".into(),
                 BasicConsumeOptions {
                     no_ack: true,
@@ -247,17 +216,7 @@ impl Client {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(Ok(delivery)) = consumer.next().await {
-                let mut headers = HashMap::new();
-                if let Some(table) = delivery.properties.headers() {
-                    for (k, v) in table {
-                        if let AMQPValue::LongString(s) = v {
-                            headers.insert(
-                                k.as_str().to_owned(),
-                                String::from_utf8_lossy(s.as_bytes()).into_owned(),
-                            );
-                        }
-                    }
-                }
+                let headers = headers_of(delivery.properties.headers().as_ref());
                 let body = serde_json::from_slice(&delivery.data).unwrap_or(Value::Null);
                 if tx.send(Seen { headers, body }).is_err() {
                     break;
