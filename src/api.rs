@@ -3,7 +3,7 @@
 //! and running an action on a component. It talks to component actors
 //! directly, so it works the same on the AMQP and the in-process bus.
 
-use crate::component_actor::{Execute, GetStatus};
+use crate::component_actor::{Execute, Executed, GetStatus};
 use crate::directory::Directory;
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
@@ -106,6 +106,21 @@ fn not_found(uuid: &str) -> HttpResponse {
     )
 }
 
+/// 400 for a refused or failed action: the component's status, with the
+/// error as `error` (ours) and as `exception` (the reference's shape).
+fn refusal(status: &[u8], error: &ErrorInfo) -> HttpResponse {
+    let mut body =
+        serde_json::from_slice::<serde_json::Value>(status).unwrap_or_else(|_| json!({}));
+    if let Some(object) = body.as_object_mut() {
+        object.insert("error".into(), json!(error));
+        object.insert(
+            "exception".into(),
+            json!({"msg": error.message, "args": [error.message]}),
+        );
+    }
+    HttpResponse::BadRequest().json(body)
+}
+
 fn json_bytes(body: Vec<u8>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
@@ -151,8 +166,14 @@ async fn post_component(
     };
     tracing::info!(uuid = %uuid, action = %action.kind, "action via HTTP API");
     match addr.send(Execute(action)).await {
-        Ok(Ok(status)) => json_bytes(status),
-        Ok(Err(error)) => error_response(StatusCode::BAD_REQUEST, &error),
+        Ok(Executed {
+            status,
+            error: None,
+        }) => json_bytes(status),
+        Ok(Executed {
+            status,
+            error: Some(error),
+        }) => refusal(&status, &error),
         Err(_) => unavailable(),
     }
 }

@@ -47,11 +47,19 @@ pub enum Delivered {
 #[rtype(result = "()")]
 pub struct Deliver(pub Arc<Delivered>);
 
-/// Carries out an action for the HTTP API and returns the resulting status,
-/// or the error if the action was refused or failed.
+/// Carries out an action for the HTTP API.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<u8>, ErrorInfo>")]
+#[rtype(result = "Executed")]
 pub struct Execute(pub Action);
+
+/// What an [`Execute`] did.
+#[derive(Debug, MessageResponse)]
+pub struct Executed {
+    /// The status right after the action.
+    pub status: Vec<u8>,
+    /// The refusal or failure, if the action was not carried out.
+    pub error: Option<ErrorInfo>,
+}
 
 /// Returns the current status message.
 #[derive(Message)]
@@ -257,7 +265,7 @@ impl Handler<Deliver> for IcActor {
 }
 
 impl Handler<Execute> for IcActor {
-    type Result = Result<Vec<u8>, ErrorInfo>;
+    type Result = Executed;
 
     fn handle(&mut self, Execute(action): Execute, ctx: &mut Context<Self>) -> Self::Result {
         let outcome = if Driver::delay_of(&action, unix_now()).is_some() {
@@ -268,7 +276,10 @@ impl Handler<Execute> for IcActor {
             self.driver.handle(&action, manager, &mut self.effects)
         };
         self.apply(ctx);
-        outcome.map(|()| self.status(self.driver.state(), self.driver.error()))
+        Executed {
+            status: self.status(self.driver.state(), self.driver.error()),
+            error: outcome.err(),
+        }
     }
 }
 

@@ -130,6 +130,10 @@ async fn component_status_and_actions() {
     assert_eq!(code, 400);
     assert_eq!(refused["error"]["kind"], "invalid-transition");
     assert_eq!(refused["error"]["msg"], refused["error"]["message"]);
+    // The refusal carries the component's status (unchanged) and the
+    // reference's `exception` object.
+    assert_eq!(refused["status"]["state"], "running");
+    assert_eq!(refused["exception"]["msg"], refused["error"]["message"]);
     api.wait_state(&sim, "running").await;
 
     let (code, body) = api
