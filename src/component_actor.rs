@@ -237,10 +237,11 @@ impl Actor for IcActor {
         self.published = self.driver.state();
         self.driver.publish_current(&mut self.effects);
         self.apply(ctx);
-        // Spread heartbeats over the period so that many components do not
-        // publish in bursts.
+        // Spread heartbeats over half a period so that many components do
+        // not publish in bursts; the first comes no sooner than half a
+        // period after the start-up status.
         let period = self.env.heartbeat;
-        let offset = period.mul_f64(rand::random_range(0.0..1.0));
+        let offset = period.mul_f64(rand::random_range(0.5..1.0));
         ctx.run_later(offset, move |_, ctx| {
             ctx.run_interval(period, |actor, ctx| {
                 actor.driver.publish_current(&mut actor.effects);
