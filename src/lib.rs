@@ -9,11 +9,11 @@
 //! ## Supervision tree
 //!
 //! ```text
-//! actix System (one thread)
+//! actix System (main thread; lapin I/O and the HTTP worker have their own)
 //! ├── AmqpBus ── consumer actor: one queue, one binding; fans actions out
 //! │              through the Directory; publish loop for status messages
 //! │              (or the in-process bus when no broker is configured)
-//! ├── HTTP API (actix-web, 1 worker) ── looks components up in the Directory
+//! ├── HTTP API (actix-web, 1 worker thread) ── looks components up in the Directory
 //! └── Root ── owns the top managers and the ordered shutdown
 //!     ├── IcActor: manager/generic (daemon uuid, managed_by = itself)
 //!     │   ├── IcActor: simulator/dummy      (managed_by = manager)
