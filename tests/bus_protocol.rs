@@ -584,3 +584,31 @@ async fn components_publish_a_heartbeat_status() {
     }
     client.close().await;
 }
+
+#[tokio::test]
+async fn oversize_bodies_are_refused_unparsed_and_the_state_is_kept() {
+    let exchange = test_exchange();
+    let mut client = Client::connect(&exchange).await;
+    let (manager, sim) = (new_uuid(), new_uuid());
+    let yaml = config(&exchange, &manager, &dummy(&sim, None, "Big"))
+        .replace("  exchange:", "  max_body_bytes: 4096\n  exchange:");
+    let _daemon = Daemon::start(&yaml);
+    client.wait_state(&sim, "idle").await;
+    let padding = "x".repeat(5000);
+    client
+        .act(
+            &sim,
+            json!({"action": "start", "parameters": {"padding": padding}}),
+        )
+        .await;
+    let refused = client.wait_error(&sim, "too-large").await;
+    assert_eq!(refused.state().as_deref(), Some("idle"));
+    assert_eq!(refused.body["status"]["error"]["limit"], 4096);
+    // A body within the limit is carried out.
+    client.act(&sim, json!({"action": "start"})).await;
+    assert_eq!(
+        client.states_until(&sim, "running").await,
+        ["starting", "running"]
+    );
+    client.close().await;
+}

@@ -24,7 +24,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use villas_sdk::protocol::{parse_body, Body};
+use villas_sdk::protocol::{parse_body, ActionError, Body};
 use villas_sdk::Headers;
 
 /// What the AMQP bus needs to know.
@@ -110,16 +110,15 @@ impl AmqpBus {
         if headers.is_empty() {
             return;
         }
-        if delivery.data.len() > self.settings.max_body_bytes {
-            tracing::warn!(
-                bytes = delivery.data.len(),
-                limit = self.settings.max_body_bytes,
-                ?headers,
-                "message too large; dropped"
-            );
-            return;
-        }
-        let delivered = match parse_body(&delivery.data) {
+        let size = delivery.data.len();
+        let limit = self.settings.max_body_bytes;
+        let parsed = if size > limit {
+            // Not parsed: refused as too large to everyone it addresses.
+            Body::Invalid(ActionError::TooLarge { size, limit })
+        } else {
+            parse_body(&delivery.data)
+        };
+        let delivered = match parsed {
             Body::NotAnAction => return,
             Body::Action(action) => Delivered::Action(action),
             Body::Invalid(error) => {

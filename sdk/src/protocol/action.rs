@@ -160,6 +160,14 @@ pub enum ActionError {
     /// `action` names no action of the protocol.
     #[error("unknown action {0:?}")]
     UnknownAction(String),
+    /// The body is larger than the daemon accepts; it was not parsed.
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The body's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl ActionError {
@@ -167,6 +175,7 @@ impl ActionError {
     pub fn to_error_info(&self) -> ErrorInfo {
         let code = match self {
             ActionError::UnknownAction(_) => ErrorCode::UnknownAction,
+            ActionError::TooLarge { .. } => ErrorCode::TooLarge,
             _ => ErrorCode::MalformedMessage,
         };
         let info = ErrorInfo::new(code, self.to_string());
@@ -176,6 +185,7 @@ impl ActionError {
             ActionError::NotJson { line, column, .. } => {
                 info.with("line", *line).with("column", *column)
             }
+            ActionError::TooLarge { size, limit } => info.with("size", *size).with("limit", *limit),
             ActionError::NotObject { .. } => info,
         }
     }
