@@ -612,3 +612,40 @@ async fn oversize_bodies_are_refused_unparsed_and_the_state_is_kept() {
     );
     client.close().await;
 }
+
+#[tokio::test]
+async fn villasweb_style_actions_sent_twice_run_once() {
+    // VILLASweb's backend publishes every action twice, with only a uuid
+    // header, delivery mode 2, and `"when": 0`.
+    let mut lab = lab().await;
+    let a = lab.sims[0].clone();
+    for _ in 0..2 {
+        lab.client
+            .send(
+                &[("uuid", &a)],
+                json!({"action": "start", "when": 0, "parameters": {}}),
+            )
+            .await;
+    }
+    assert_eq!(
+        lab.client.states_until(&a, "running").await,
+        ["starting", "running"]
+    );
+    for _ in 0..2 {
+        lab.client
+            .send(&[("uuid", &a)], json!({"action": "stop", "when": 0}))
+            .await;
+    }
+    assert_eq!(
+        lab.client.states_until(&a, "idle").await,
+        ["stopping", "idle"]
+    );
+    let all = lab.all();
+    let before = lab.client.barrier(&all).await;
+    assert!(
+        before.get(&a).is_none_or(|s| s.is_empty()),
+        "extra statuses: {:?}",
+        before.get(&a)
+    );
+    lab.client.close().await;
+}

@@ -322,6 +322,23 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_action_in_progress_is_a_no_op() {
+        let mut d = driver(1.0);
+        let mut effects = Vec::new();
+        d.handle(&action(ActionKind::Start, json!({})), None, &mut effects)
+            .unwrap();
+        let before = effects.len();
+        d.handle(&action(ActionKind::Start, json!({})), None, &mut effects)
+            .unwrap();
+        assert_eq!(
+            effects.len(),
+            before,
+            "the duplicate published or scheduled something"
+        );
+        assert_eq!(d.state(), State::Starting);
+    }
+
+    #[test]
     fn reset_cancels_pending_timers() {
         let mut d = driver(1.0);
         let mut effects = Vec::new();

@@ -223,6 +223,12 @@ impl Driver {
                 effects,
             );
         }
+        // The same action again while it is being carried out (VILLASweb
+        // publishes every action twice; a broker may redeliver): nothing to
+        // do, nothing to publish. A repeated `reset` restarts the reset.
+        if self.state == transient && !is_reset {
+            return;
+        }
         if !self.state.can_become(transient) {
             return self.refuse(
                 ErrorInfo::new(
