@@ -28,6 +28,21 @@ impl Lab {
     }
 }
 
+/// A daemon with its manager and one dummy, its YAML config edited by
+/// `edit`; returns once the dummy's start-up status was seen.
+async fn one_dummy(edit: impl Fn(String) -> String) -> (Client, Daemon, String, String) {
+    let exchange = test_exchange();
+    let mut client = Client::connect(&exchange).await;
+    let (manager, sim) = (new_uuid(), new_uuid());
+    let daemon = Daemon::start(&edit(config(
+        &exchange,
+        &manager,
+        &dummy(&sim, None, "One"),
+    )));
+    client.wait_state(&sim, "idle").await;
+    (client, daemon, manager, sim)
+}
+
 async fn lab() -> Lab {
     let exchange = test_exchange();
     let client = Client::connect(&exchange).await;
@@ -570,13 +585,8 @@ async fn broker_url_from_the_environment_and_broker_down_at_start_up() {
 
 #[tokio::test]
 async fn components_publish_a_heartbeat_status() {
-    let exchange = test_exchange();
-    let mut client = Client::connect(&exchange).await;
-    let (manager, sim) = (new_uuid(), new_uuid());
-    let yaml = config(&exchange, &manager, &dummy(&sim, None, "H"))
-        .replace("heartbeat_interval: 3600", "heartbeat_interval: 0.2");
-    let _daemon = Daemon::start(&yaml);
-    client.wait_state(&sim, "idle").await;
+    let (mut client, _daemon, manager, sim) =
+        one_dummy(|yaml| yaml.replace("heartbeat_interval: 3600", "heartbeat_interval: 0.2")).await;
     // Unprompted: three more statuses of each component arrive.
     for _ in 0..3 {
         client.wait_state(&sim, "idle").await;
@@ -587,13 +597,8 @@ async fn components_publish_a_heartbeat_status() {
 
 #[tokio::test]
 async fn oversize_bodies_are_refused_unparsed_and_the_state_is_kept() {
-    let exchange = test_exchange();
-    let mut client = Client::connect(&exchange).await;
-    let (manager, sim) = (new_uuid(), new_uuid());
-    let yaml = config(&exchange, &manager, &dummy(&sim, None, "Big"))
-        .replace("  exchange:", "  max_body_bytes: 4096\n  exchange:");
-    let _daemon = Daemon::start(&yaml);
-    client.wait_state(&sim, "idle").await;
+    let (mut client, _daemon, _, sim) =
+        one_dummy(|yaml| yaml.replace("  exchange:", "  max_body_bytes: 4096\n  exchange:")).await;
     let padding = "x".repeat(5000);
     client
         .act(
