@@ -309,11 +309,7 @@ impl Driver {
         if self.state == State::Gone {
             return;
         }
-        self.generation += 1;
-        let component = &mut self.component;
-        if catch_unwind(AssertUnwindSafe(|| component.on_remove())).is_err() {
-            self.crashed = true;
-        }
+        self.release();
         self.state = State::Gone;
         self.error = None;
         effects.push(Effect::Publish {
@@ -327,7 +323,9 @@ impl Driver {
     pub fn release(&mut self) {
         self.generation += 1;
         let component = &mut self.component;
-        let _ = catch_unwind(AssertUnwindSafe(|| component.on_remove()));
+        if catch_unwind(AssertUnwindSafe(|| component.on_remove())).is_err() {
+            self.crashed = true;
+        }
     }
 
     /// Forces a state without the table (used for a manager's final
@@ -345,7 +343,7 @@ impl Driver {
         &self,
         state: State,
         error: Option<&ErrorInfo>,
-        extra: Option<&Map<String, Value>>,
+        extra: Option<Map<String, Value>>,
     ) -> Vec<u8> {
         let mut fields = Map::new();
         let component = &self.component;
@@ -353,7 +351,7 @@ impl Driver {
             let _ = catch_unwind(AssertUnwindSafe(|| component.status_fields(&mut fields)));
         }
         if let Some(extra) = extra {
-            fields.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+            fields.extend(extra);
         }
         let message = StatusMessage {
             status: StatusBody {
