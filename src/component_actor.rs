@@ -163,22 +163,24 @@ impl IcActor {
         &self.driver.identity().uuid
     }
 
-    /// Carries out an action now, or schedules it if `when` is ahead.
-    fn act(&mut self, action: Action, ctx: &mut Context<Self>) {
-        if let Some(delay) = Driver::delay_of(&action, unix_now()) {
+    /// Carries out an action now, or schedules it if `when` is ahead;
+    /// returns the refusal or failure (also published).
+    fn act(&mut self, action: &Action, ctx: &mut Context<Self>) -> Result<(), ErrorInfo> {
+        if let Some(delay) = Driver::delay_of(action, unix_now()) {
             tracing::info!(uuid = self.uuid(), action = %action.kind, ?delay, "action scheduled");
+            let mut due = action.clone();
+            due.when = None;
             ctx.run_later(delay, move |actor, ctx| {
-                let mut now = action;
-                now.when = None;
-                actor.act(now, ctx);
+                // A refusal then is published (and logged) like any other.
+                let _ = actor.act(&due, ctx);
             });
-            return;
+            return Ok(());
         }
         tracing::debug!(uuid = self.uuid(), action = %action.kind, "action");
         let manager = self.children.as_mut().map(|c| c as &mut dyn ManagerOps);
-        // A refusal or failure is published (and logged) by `apply`.
-        let _ = self.driver.handle(&action, manager, &mut self.effects);
+        let outcome = self.driver.handle(action, manager, &mut self.effects);
         self.apply(ctx);
+        outcome
     }
 
     /// Publishes and schedules what the driver asked for.
@@ -218,7 +220,7 @@ impl IcActor {
 
     fn status(&self, state: State, error: Option<&ErrorInfo>) -> Vec<u8> {
         let extra = self.children.as_ref().map(Children::status_fields);
-        self.driver.status_json(state, error, extra.as_ref())
+        self.driver.status_json(state, error, extra)
     }
 }
 
@@ -256,7 +258,10 @@ impl Handler<Deliver> for IcActor {
 
     fn handle(&mut self, Deliver(message): Deliver, ctx: &mut Context<Self>) {
         match message.as_ref() {
-            Delivered::Action(action) => self.act(action.clone(), ctx),
+            // A refusal or failure is published (and logged) by `apply`.
+            Delivered::Action(action) => {
+                let _ = self.act(action, ctx);
+            }
             Delivered::Invalid(error) => {
                 self.driver.refuse(error.to_error_info(), &mut self.effects);
                 self.apply(ctx);
@@ -269,14 +274,7 @@ impl Handler<Execute> for IcActor {
     type Result = Executed;
 
     fn handle(&mut self, Execute(action): Execute, ctx: &mut Context<Self>) -> Self::Result {
-        let outcome = if Driver::delay_of(&action, unix_now()).is_some() {
-            self.act(action, ctx);
-            Ok(())
-        } else {
-            let manager = self.children.as_mut().map(|c| c as &mut dyn ManagerOps);
-            self.driver.handle(&action, manager, &mut self.effects)
-        };
-        self.apply(ctx);
+        let outcome = self.act(&action, ctx);
         Executed {
             status: self.status(self.driver.state(), self.driver.error()),
             error: outcome.err(),
