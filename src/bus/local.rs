@@ -1,38 +1,20 @@
-//! The in-process bus: used when no broker is configured. Status messages
-//! go to in-process subscribers (none need exist); actions arrive through
-//! the HTTP API, which addresses components directly.
+//! The in-process bus, used when no broker is configured: actions arrive
+//! through the HTTP API, which addresses components directly, and status
+//! messages have no audience, so the outbox is drained (traced) and
+//! flushes are answered.
 
 use super::{Outbox, Outgoing};
-use std::sync::Arc;
-use tokio::sync::broadcast;
-use villas_sdk::Headers;
 
-/// A status message seen on the local bus.
-#[derive(Debug, Clone)]
-pub struct LocalMessage {
-    /// The publisher's headers.
-    pub headers: Arc<Headers>,
-    /// The JSON body.
-    pub body: Arc<Vec<u8>>,
-}
-
-/// Drains the outbox into a broadcast channel until every publisher is
-/// gone. Returns the sender so callers can subscribe.
-pub fn spawn(mut outbox: Outbox) -> broadcast::Sender<LocalMessage> {
-    let (tx, _) = broadcast::channel(1024);
-    let sender = tx.clone();
+/// Drains the outbox until every publisher is gone.
+pub fn spawn(mut outbox: Outbox) {
     actix::spawn(async move {
         while let Some(outgoing) = outbox.recv().await {
             match outgoing {
-                Outgoing::Status { headers, body } => {
+                Outgoing::Status { headers, .. } => {
                     tracing::trace!(
                         uuid = headers.uuid.as_deref().unwrap_or(""),
-                        "status on the local bus"
+                        "status on the in-process bus"
                     );
-                    let _ = tx.send(LocalMessage {
-                        headers,
-                        body: Arc::new(body),
-                    });
                 }
                 Outgoing::Flush(done) => {
                     let _ = done.send(());
@@ -40,5 +22,4 @@ pub fn spawn(mut outbox: Outbox) -> broadcast::Sender<LocalMessage> {
             }
         }
     });
-    sender
 }
