@@ -176,6 +176,12 @@ async fn statuses_carry_what_villasweb_parses() {
     assert_eq!(seen.headers.realm.as_ref(), Some(&lab.realm1));
     assert_eq!(seen.headers.category.as_deref(), Some("simulator"));
     assert_eq!(seen.headers.kind.as_deref(), Some("dummy"));
+    // A component without a realm publishes no realm header at all.
+    let d = lab.sims[3].clone();
+    lab.client.act(&d, json!({"action": "ping"})).await;
+    let realmless = lab.client.wait_state(&d, "idle").await;
+    assert_eq!(realmless.headers.realm, None);
+    assert_eq!(realmless.headers.uuid.as_ref(), Some(&d));
 
     // The top manager manages itself (a valid uuid for VILLASweb), lists its
     // components and publishes the create schema.
@@ -553,11 +559,21 @@ async fn an_action_with_a_future_when_is_carried_out_then() {
 
 #[tokio::test]
 async fn sigterm_stops_gracefully_and_managers_publish_their_final_state() {
+    stops_gracefully_on("TERM").await;
+}
+
+#[tokio::test]
+async fn sigint_stops_gracefully_too() {
+    stops_gracefully_on("INT").await;
+}
+
+async fn stops_gracefully_on(signal: &str) {
     let mut lab = lab().await;
     let m = lab.manager.clone();
-    lab.daemon.signal("TERM");
+    lab.daemon.signal(signal);
     lab.client.wait_state(&m, "shutdown").await;
     assert_eq!(lab.daemon.wait_exit(), Some(0));
+    lab.daemon.wait_log(&format!("SIG{signal} received"));
     lab.client.close().await;
 }
 
