@@ -86,9 +86,7 @@ fn error_response(status: StatusCode, error: &ErrorInfo) -> HttpResponse {
 }
 
 fn lookup(state: &ApiState, uuid: &str) -> Option<actix::Addr<crate::component_actor::IcActor>> {
-    let canonical = uuid::Uuid::parse_str(uuid)
-        .map(|u| u.hyphenated().to_string())
-        .unwrap_or_else(|_| uuid.to_owned());
+    let canonical = villas_sdk::spec::canonical_uuid(uuid);
     state
         .directory
         .read()

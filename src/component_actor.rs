@@ -368,9 +368,7 @@ impl ManagerOps for Children {
     }
 
     fn delete(&mut self, uuid: &str) -> Result<(), ErrorInfo> {
-        let canonical = uuid::Uuid::parse_str(uuid)
-            .map(|u| u.hyphenated().to_string())
-            .unwrap_or_else(|_| uuid.to_owned());
+        let canonical = villas_sdk::spec::canonical_uuid(uuid);
         let Some(child) = self.managed.shift_remove(&canonical) else {
             return Err(ErrorInfo::new(
                 ErrorCode::UnknownComponent,

@@ -108,6 +108,10 @@ async fn component_status_and_actions() {
     assert_eq!(status["status"]["state"], "idle");
     assert_eq!(status["status"]["managed_by"], api.manager.as_str());
     assert!(status["schema"]["start"].is_object());
+    // Any spelling of the uuid finds it.
+    let shouted = sim.to_uppercase().replace('-', "");
+    let (code, same) = api.get(&format!("/component/{shouted}")).await;
+    assert_eq!((code, &same["properties"]["uuid"]), (200, &json!(sim)));
 
     let (code, started) = api
         .post(

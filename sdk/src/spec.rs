@@ -116,6 +116,13 @@ impl ComponentSpec {
     }
 }
 
+/// The form component uuids are kept in (hyphenated, lower case), for
+/// looking one up from a client's spelling; text that is no uuid is
+/// returned as it is (and will match nothing).
+pub fn canonical_uuid(text: &str) -> String {
+    Uuid::parse_str(text).map_or_else(|_| text.to_owned(), |u| u.hyphenated().to_string())
+}
+
 fn required_string(
     properties: &Map<String, Value>,
     key: &'static str,
@@ -159,6 +166,17 @@ mod tests {
         assert_ne!(a.uuid(), b.uuid());
         assert_eq!(a.name, "dummy simulator");
         assert!(Uuid::parse_str(a.uuid()).is_ok());
+    }
+
+    #[test]
+    fn canonical_uuid_accepts_any_spelling() {
+        let canonical = "3ddd318e-fee1-46d7-bff4-7c064d640d4e";
+        assert_eq!(
+            canonical_uuid("3DDD318EFEE146D7BFF47C064D640D4E"),
+            canonical
+        );
+        assert_eq!(canonical_uuid(canonical), canonical);
+        assert_eq!(canonical_uuid("not-a-uuid"), "not-a-uuid");
     }
 
     #[test]
