@@ -281,12 +281,6 @@ async fn publish_loop(
             }
             Outgoing::Status { headers, body } => (headers, body),
         };
-        let properties = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_content_encoding("utf-8".into())
-            .with_type(STATUS_MESSAGE_TYPE.into())
-            .with_app_id("villas-controller".into())
-            .with_headers(field_table(&headers));
         loop {
             let current = channel.borrow_and_update().clone();
             if let Some(ch) = current {
@@ -296,7 +290,7 @@ async fn publish_loop(
                         "".into(),
                         BasicPublishOptions::default(),
                         &body,
-                        properties.clone(),
+                        status_properties(&headers),
                     )
                     .await
                 {
@@ -309,6 +303,18 @@ async fn publish_loop(
             }
         }
     }
+}
+
+/// The AMQP properties of a status message: JSON, tagged with our status
+/// type so that our own consumer drops it unparsed, and the component's
+/// four headers. Built per attempt (not built once and cloned per attempt).
+fn status_properties(headers: &Headers) -> BasicProperties {
+    BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_content_encoding("utf-8".into())
+        .with_type(STATUS_MESSAGE_TYPE.into())
+        .with_app_id("villas-controller".into())
+        .with_headers(field_table(headers))
 }
 
 /// A component's headers as an AMQP field table (strings).
