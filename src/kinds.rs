@@ -61,6 +61,21 @@ impl KindRegistry {
             })
     }
 
+    /// Asks every kind to end what its components ran (the daemon exits),
+    /// each within `grace`; blocks.
+    pub fn drain(&self, grace: std::time::Duration) {
+        for registered in self.kinds.values() {
+            let kind = &registered.kind;
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.drain(grace))).is_err()
+            {
+                tracing::error!(
+                    kind = %format!("{}/{}", kind.category(), kind.type_name()),
+                    "kind panicked while draining"
+                );
+            }
+        }
+    }
+
     /// "category/type" of every kind, sorted.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.kinds.keys().map(|(c, t)| format!("{c}/{t}")).collect();

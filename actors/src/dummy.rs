@@ -7,6 +7,10 @@
 //! `runtime` (seconds) ends the run by itself after that long in `running`
 //! (through `stopping` to `idle`), as a finite simulation would; without it
 //! the run lasts until `stop`.
+//!
+//! For chaos testing of the supervision tree only, `start` accepts
+//! `chaos`: `"panic"` makes the instance panic as soon as it is running,
+//! `"fail"` makes it report a failure then (error code 1, `failed`).
 
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
@@ -49,6 +53,10 @@ impl Kind for DummyKind {
                         "type": "number",
                         "minimum": 0,
                         "examples": [3.0]
+                    },
+                    "chaos": {
+                        "description": "Chaos testing only: make the run crash (panic) or fail as soon as it is running",
+                        "enum": ["panic", "fail"]
                     }
                 }
             }),
@@ -75,6 +83,7 @@ impl Kind for DummyKind {
             remaining: None,
             running_since: None,
             run_over: RUN_OVER_BASE,
+            chaos: None,
         }))
     }
 }
@@ -92,6 +101,17 @@ pub struct Dummy {
     running_since: Option<Instant>,
     /// The token of the one run-over timer that is still valid.
     run_over: TimerToken,
+    /// The chaos-testing fault to inject once running (`start`'s `chaos`).
+    chaos: Option<Chaos>,
+}
+
+/// A fault injected for chaos testing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chaos {
+    /// Panic in kind code.
+    Panic,
+    /// Report a failure.
+    Fail,
 }
 
 impl Dummy {
@@ -136,6 +156,11 @@ impl Component for Dummy {
             .filter(|r| r.is_finite() && *r >= 0.0)
             .map(|r| Duration::from_secs_f64(r.min(365.0 * 86_400.0)));
         self.remaining = self.runtime;
+        self.chaos = match action.parameters.get("chaos").and_then(Value::as_str) {
+            Some("panic") => Some(Chaos::Panic),
+            Some("fail") => Some(Chaos::Fail),
+            _ => None,
+        };
         self.settle_later(ctx)
     }
 
@@ -171,6 +196,16 @@ impl Component for Dummy {
             }
             (SETTLE, State::Starting | State::Resuming) => {
                 ctx.transition(State::Running)?;
+                match self.chaos {
+                    Some(Chaos::Panic) => panic!("chaos: the dummy simulation crashed"),
+                    Some(Chaos::Fail) => {
+                        return Err(ErrorInfo::new(
+                            ErrorCode::Failed,
+                            "chaos: the dummy simulation failed",
+                        ))
+                    }
+                    None => {}
+                }
                 if let Some(left) = self.remaining {
                     self.run_over += 1;
                     self.running_since = Some(Instant::now());
@@ -222,6 +257,7 @@ mod tests {
                     Effect::Schedule {
                         token, generation, ..
                     } => driver.timer_fired(generation, token, &mut next),
+                    Effect::Spawn { .. } => unreachable!("the dummy spawns no task"),
                 }
             }
             effects = next;

@@ -5,6 +5,11 @@
 //! `type` required, `uuid` optional: a new v4 uuid is generated when it is
 //! absent or null). A nested `properties` object, as the protocol page
 //! shows it, is merged in (top-level keys win). `delete` takes `{"uuid"}`.
+//!
+//! For chaos testing of the supervision tree only: a manager configured
+//! with the property `chaos: true` panics on a `create` whose parameters
+//! hold `"chaos": "panic"` (without the property such a `create` is an
+//! ordinary one).
 
 use serde_json::{json, Map, Value};
 use villas_sdk::{
@@ -67,14 +72,18 @@ impl Kind for GenericManagerKind {
         schemas
     }
 
-    fn build(&self, _spec: &ComponentSpec) -> Result<Box<dyn Component>, ErrorInfo> {
-        Ok(Box::new(GenericManager))
+    fn build(&self, spec: &ComponentSpec) -> Result<Box<dyn Component>, ErrorInfo> {
+        let chaos = spec.properties.get("chaos") == Some(&Value::Bool(true));
+        Ok(Box::new(GenericManager { chaos }))
     }
 }
 
 /// One generic manager.
 #[derive(Debug)]
-pub struct GenericManager;
+pub struct GenericManager {
+    /// Chaos testing is enabled by the manager's configuration.
+    chaos: bool,
+}
 
 impl Component for GenericManager {
     fn actions(&self) -> &'static [ActionKind] {
@@ -82,6 +91,9 @@ impl Component for GenericManager {
     }
 
     fn create(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
+        if self.chaos && action.parameters.get("chaos").and_then(Value::as_str) == Some("panic") {
+            panic!("chaos: the manager crashed while creating a component");
+        }
         let mut properties = action.parameters.clone();
         if let Some(Value::Object(nested)) = properties.remove("properties") {
             for (key, value) in nested {

@@ -10,6 +10,9 @@
 use crate::protocol::{Action, ActionKind, ErrorCode, ErrorInfo, State};
 use crate::spec::ComponentSpec;
 use serde_json::{Map, Value};
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// A type of infrastructure component (`simulator`/`dummy`, ...): a factory
@@ -31,6 +34,12 @@ pub trait Kind: Send + Sync + 'static {
     /// Builds an instance from its definition. Refuse definitions the kind
     /// cannot run with an error saying which property is wrong.
     fn build(&self, spec: &ComponentSpec) -> Result<Box<dyn Component>, ErrorInfo>;
+
+    /// The daemon is about to exit and every instance was released
+    /// ([`Component::on_remove`]): make sure nothing the kind started
+    /// outlives the daemon, waiting at most `grace`. Runs off the actors
+    /// (it may block). The default does nothing.
+    fn drain(&self, _grace: Duration) {}
 }
 
 /// A token a component chooses to tell its timers apart.
@@ -43,6 +52,14 @@ pub trait Component: Send + 'static {
     /// `reset` (which every component answers). Other actions are refused
     /// with [`ErrorCode::Unsupported`] before the state changes.
     fn actions(&self) -> &'static [ActionKind];
+
+    /// Checks an action before the state changes (after its parameters
+    /// passed the schema): an error refuses it and the state is kept, as
+    /// for an action the component does not support. The default admits
+    /// everything.
+    fn admit(&self, _spec: &ComponentSpec, _action: &Action) -> Result<(), ErrorInfo> {
+        Ok(())
+    }
 
     /// `start`: called in state `starting`; report `running` (or `error`)
     /// through the context, now or from a timer.
@@ -94,6 +111,13 @@ pub trait Component: Send + 'static {
         Ok(())
     }
 
+    /// A task started with [`Context::spawn`] completed with `output` (the
+    /// value the future returned). Tasks started before a `reset` or the
+    /// removal never report.
+    fn on_task(&mut self, _ctx: &mut Context<'_>, _output: TaskOutput) -> Result<(), ErrorInfo> {
+        Ok(())
+    }
+
     /// Type-specific fields to add to `status`.
     fn status_fields(&self, _fields: &mut Map<String, Value>) {}
 
@@ -125,8 +149,22 @@ pub trait ManagerOps {
     fn managed(&self) -> Vec<String>;
 }
 
+/// What a task hands back to its component: the future's output, boxed
+/// (the component downcasts it to the type it spawned).
+pub type TaskOutput = Box<dyn Any + Send>;
+
+/// A future a component asked the daemon to run beside its actor (waiting
+/// for a child process, a download): kind code itself never blocks.
+pub struct Task(pub Pin<Box<dyn Future<Output = TaskOutput>>>);
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Task")
+    }
+}
+
 /// Something the driver must do after a call into kind code.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Effect {
     /// Publish a status in this state (with this error).
     Publish {
@@ -143,6 +181,14 @@ pub enum Effect {
         /// The component's token.
         token: TimerToken,
         /// The timer generation it belongs to.
+        generation: u64,
+    },
+    /// Run `task` and hand its output to [`Component::on_task`], unless
+    /// `generation` is stale by then (the task runs to its end anyway).
+    Spawn {
+        /// The work.
+        task: Task,
+        /// The generation it belongs to.
         generation: u64,
     },
 }
@@ -217,6 +263,23 @@ impl Context<'_> {
         self.effects.push(Effect::Schedule {
             after,
             token,
+            generation: self.generation,
+        });
+    }
+
+    /// Runs `future` beside the component's actor; its output comes back
+    /// through [`Component::on_task`] (unless a `reset` or the removal came
+    /// first).
+    pub fn spawn<T, F>(&mut self, future: F)
+    where
+        T: Any + Send,
+        F: Future<Output = T> + 'static,
+    {
+        let task = Task(Box::pin(
+            async move { Box::new(future.await) as TaskOutput },
+        ));
+        self.effects.push(Effect::Spawn {
+            task,
             generation: self.generation,
         });
     }

@@ -3,7 +3,7 @@
 //! (catching its panics), and produces the status messages to publish.
 //! Transport-free and synchronous, so kinds can be tested with it directly.
 
-use crate::component::{Component, Context, Effect, Kind, ManagerOps, TimerToken};
+use crate::component::{Component, Context, Effect, Kind, ManagerOps, TaskOutput, TimerToken};
 use crate::protocol::status::{raw_json, unix_now};
 use crate::protocol::{
     Action, ActionKind, ErrorCode, ErrorInfo, HostInfo, Identity, State, StatusBody, StatusMessage,
@@ -122,6 +122,11 @@ impl Driver {
         &self.spec
     }
 
+    /// The uuid of the managing manager.
+    pub fn managed_by(&self) -> Option<&str> {
+        self.managed_by.as_deref()
+    }
+
     /// The component's addressing identity.
     pub fn identity(&self) -> &Identity {
         &self.spec.identity
@@ -190,6 +195,8 @@ impl Driver {
         });
         match result {
             Ok(()) => self.publish_current(effects),
+            // A panicking manager is no longer trusted: `error` until reset.
+            Err(error) if error.code == ErrorCode::Crashed => self.set_error(error, effects),
             Err(error) => self.refuse(error, effects),
         }
     }
@@ -245,6 +252,22 @@ impl Driver {
             self.set_error(error, effects);
             return;
         }
+        if !is_reset {
+            let (component, spec) = (&self.component, &self.spec);
+            let admitted = catch_unwind(AssertUnwindSafe(|| component.admit(spec, action)))
+                .unwrap_or_else(|panic| {
+                    Err(ErrorInfo::new(
+                        ErrorCode::Failed,
+                        format!(
+                            "checking the action panicked: {}",
+                            panic_message(panic.as_ref())
+                        ),
+                    ))
+                });
+            if let Err(error) = admitted {
+                return self.refuse(error.with("action", kind.as_str()), effects);
+            }
+        }
         if is_reset {
             self.generation += 1;
             self.started = Instant::now();
@@ -286,6 +309,27 @@ impl Driver {
         }
     }
 
+    /// A task spawned by the component completed: passes its output on
+    /// unless it is stale.
+    pub fn task_done(&mut self, generation: u64, output: TaskOutput, effects: &mut Vec<Effect>) {
+        if generation != self.generation || self.state == State::Gone {
+            return;
+        }
+        if let Err(error) = self.call(None, effects, |component, ctx| {
+            component.on_task(ctx, output)
+        }) {
+            self.set_error(error, effects);
+        }
+    }
+
+    /// Puts the component in `error` with `error` from outside the kind
+    /// (its supervisor gave up restarting it, say), and publishes it.
+    pub fn fail(&mut self, error: ErrorInfo, effects: &mut Vec<Effect>) {
+        if self.state != State::Gone {
+            self.set_error(error, effects);
+        }
+    }
+
     /// Publishes the current state with a refusal's error; the state is kept.
     pub fn refuse(&mut self, error: ErrorInfo, effects: &mut Vec<Effect>) {
         self.outcome = Some(error.clone());
@@ -318,8 +362,8 @@ impl Driver {
         });
     }
 
-    /// Stops the instance because the daemon stops: like removal, but the
-    /// final state published is the current one (managers: `shutdown`).
+    /// Releases what the instance runs and cancels its timers, because the
+    /// daemon stops (the actor then publishes the final `shutdown`).
     pub fn release(&mut self) {
         self.generation += 1;
         let component = &mut self.component;

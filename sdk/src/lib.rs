@@ -18,7 +18,7 @@ pub mod protocol;
 pub mod schema;
 pub mod spec;
 
-pub use component::{Component, Context, Effect, Kind, ManagerOps, TimerToken};
+pub use component::{Component, Context, Effect, Kind, ManagerOps, Task, TaskOutput, TimerToken};
 pub use driver::Driver;
 pub use protocol::{Action, ActionKind, ErrorCode, ErrorInfo, Headers, Identity, State};
 pub use schema::{SchemaError, Schemas};

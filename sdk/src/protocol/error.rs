@@ -28,6 +28,9 @@ pub enum ErrorCode {
     Crashed = 9,
     /// The body exceeded the configured size limit.
     TooLarge = 10,
+    /// The component failed more often than its restart budget allows: its
+    /// supervisor stopped restarting it until an operator `reset`.
+    RestartBudgetSpent = 11,
 }
 
 impl ErrorCode {
@@ -44,7 +47,15 @@ impl ErrorCode {
             ErrorCode::UnknownComponent => "unknown-component",
             ErrorCode::Crashed => "crashed",
             ErrorCode::TooLarge => "too-large",
+            ErrorCode::RestartBudgetSpent => "restart-budget-spent",
         }
+    }
+
+    /// Whether an error with this code is a failure of the component at
+    /// run time (what its supervisor reacts to), as opposed to a refused
+    /// or ill-formed request.
+    pub const fn is_failure(self) -> bool {
+        matches!(self, ErrorCode::Failed | ErrorCode::Crashed)
     }
 }
 
