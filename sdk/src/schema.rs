@@ -1,10 +1,14 @@
 //! JSON schemas of a kind, compiled once and shared by all its instances.
 
+use crate::protocol::action::cut;
 use crate::protocol::status::raw_json;
 use crate::protocol::{ErrorCode, ErrorInfo};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+
+/// The longest schema error message and path published, in characters.
+const SCHEMA_ECHO_LIMIT: usize = 256;
 
 /// A kind's schemas by action name (`start`, `create`, ...), compiled.
 pub struct Schemas {
@@ -73,10 +77,15 @@ impl Schemas {
         let outcome = match validator.iter_errors(&instance).next() {
             None => Ok(()),
             Some(error) => {
-                let path = error.instance_path().to_string();
+                // The error quotes the offending value, and the path its
+                // keys: both are a client's text, echoed cut.
+                let path = cut(&error.instance_path().to_string(), SCHEMA_ECHO_LIMIT);
                 Err(ErrorInfo::new(
                     ErrorCode::InvalidParameters,
-                    format!("invalid {action} parameters: {error}"),
+                    format!(
+                        "invalid {action} parameters: {}",
+                        cut(&error.to_string(), SCHEMA_ECHO_LIMIT)
+                    ),
                 )
                 .with(
                     "path",
@@ -119,6 +128,24 @@ mod tests {
         assert_eq!(error.code, ErrorCode::InvalidParameters);
         assert_eq!(error.details["path"], "/runtime");
         assert!(s.validate("stop", &bad).is_ok());
+    }
+
+    #[test]
+    fn errors_echo_a_clients_value_cut() {
+        let huge = "9".repeat(100_000);
+        let bad = json!({"runtime": huge}).as_object().cloned().unwrap();
+        let error = schemas().validate("start", &bad).unwrap_err();
+        assert!(error.message.len() < 1_000, "{}", error.message.len());
+        let key = "k".repeat(100_000);
+        let mut map = Map::new();
+        map.insert(
+            "start".into(),
+            json!({"type":"object","additionalProperties":{"type":"number"}}),
+        );
+        let s = Schemas::compile(map).unwrap();
+        let bad = json!({ key: "x" }).as_object().cloned().unwrap();
+        let error = s.validate("start", &bad).unwrap_err();
+        assert!(error.details["path"].as_str().unwrap().len() < 1_000);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::protocol::action::json_type_name;
 use crate::protocol::{ErrorCode, ErrorInfo, Identity};
 use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
 /// A component's definition, checked: what a kind is built from.
@@ -16,6 +17,9 @@ pub struct ComponentSpec {
     /// Every property as given (published as `properties`, with the
     /// identity written over it).
     pub properties: Map<String, Value>,
+    /// The component's own working area, set by the daemon before the kind
+    /// builds it (see [`ComponentSpec::data_dir`]).
+    data_dir: Option<PathBuf>,
 }
 
 /// What is wrong with a component definition.
@@ -82,7 +86,22 @@ impl ComponentSpec {
             identity,
             name,
             properties,
+            data_dir: None,
         })
+    }
+
+    /// The component's data directory: a directory that exists, belongs to
+    /// this component alone and survives daemon restarts (the daemon's
+    /// `state_dir/components/<uuid>/data`). `None` when the daemon runs
+    /// without a state directory, and while the configuration is only
+    /// being checked: a kind must not require it in [`crate::Kind::build`].
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
+    }
+
+    /// Sets the data directory (the daemon does, before building).
+    pub fn set_data_dir(&mut self, dir: Option<PathBuf>) {
+        self.data_dir = dir;
     }
 
     /// The uuid.

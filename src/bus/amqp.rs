@@ -1,7 +1,11 @@
-//! The AMQP consumer actor: connects to the broker (retrying with backoff),
-//! declares the headers exchange, one queue for the whole daemon and one
-//! binding, consumes, and fans every action out in-process through the
-//! routing table. It also owns the publish loop that sends status messages.
+//! The AMQP consumer actor: connects to the broker (retrying with jittered
+//! backoff for ever), declares the headers exchange, one queue for the
+//! whole daemon and one binding, consumes with manual acknowledgements,
+//! and fans every action out in-process through the routing table. It
+//! tracks the bus state (connecting, up, down, draining, closed; a log
+//! line per transition), rebuilds the channel after a channel-level error
+//! (on the same connection when it is still open), and hands the current
+//! channel to the publish loop ([`super::publish`]).
 //!
 //! Binding scheme: a single binding with no arguments (a headers exchange
 //! binding that matches every message), whatever the number of
@@ -9,21 +13,32 @@
 //! of one per component; we receive status traffic too and drop it before
 //! parsing (our own by its `type` property, others' by their missing
 //! `action`).
+//!
+//! Delivery: a message is acknowledged once it is dispatched to the
+//! mailboxes of the components it addresses (acks are batched, prefetch
+//! bounded). A message the broker redelivers after a connection loss is
+//! dropped if it was dispatched already ([`super::redelivery`]).
 
-use super::{Outbox, Outgoing, STATUS_MESSAGE_TYPE};
+use super::publish::PublishLoop;
+use super::redelivery::{Recent, REMEMBERED, SUSPECT_WINDOW};
+use super::{Outbox, STATUS_MESSAGE_TYPE};
 use crate::component_actor::{Deliver, Delivered};
 use crate::directory::Directory;
 use actix::prelude::*;
+use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::Acker;
+use lapin::{Channel, Connection, ExchangeKind};
+use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use villas_metrics::DropReason;
 use villas_sdk::protocol::{parse_body, ActionError, Body};
 use villas_sdk::Headers;
 
@@ -44,10 +59,79 @@ pub struct AmqpSettings {
     pub reconnect_max: Duration,
     /// Bodies larger than this are dropped with a log line.
     pub max_body_bytes: usize,
+    /// TLS files for an `amqps://` URL (`broker.tls`).
+    pub tls: Option<super::connect::TlsFiles>,
 }
 
-/// A connection attempt's result.
-type Established = (Connection, Channel, lapin::Consumer);
+/// The consumer tag of the daemon's consumer.
+const CONSUMER_TAG: &str = "villas-controller";
+
+/// Unacknowledged deliveries the broker may send ahead.
+const PREFETCH: u16 = 1000;
+
+/// Acknowledgements wait this long after the first unacknowledged
+/// delivery (one `multiple` ack covers everything dispatched meanwhile)...
+const ACK_DELAY: Duration = Duration::from_millis(20);
+
+/// ... or until this many deliveries are unacknowledged (well under
+/// [`PREFETCH`], so the broker never stalls on the window).
+const ACK_BATCH: u16 = 256;
+
+/// Bound of one connection attempt (TCP, TLS, AMQP handshake, declares).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Bound of the consumer cancellation when the daemon stops.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A link that stayed up this long resets the backoff; one that fails
+/// sooner keeps growing it (a flapping broker is not hammered).
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// The state of the bus, logged at every transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusState {
+    /// No link yet (start-up).
+    Connecting,
+    /// Consuming and publishing.
+    Up,
+    /// The link was lost; reconnecting.
+    Down,
+    /// The daemon stops: no new actions are taken, statuses still go out.
+    Draining,
+    /// Closed for good.
+    Closed,
+}
+
+impl BusState {
+    /// Whether the bus has a link to the broker in this state.
+    pub fn linked(self) -> bool {
+        matches!(self, BusState::Up | BusState::Draining)
+    }
+}
+
+impl fmt::Display for BusState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BusState::Connecting => "connecting",
+            BusState::Up => "up",
+            BusState::Down => "down",
+            BusState::Draining => "draining",
+            BusState::Closed => "closed",
+        })
+    }
+}
+
+/// A connection attempt's result: the connection, the channel and, unless
+/// the bus is draining, the consumer.
+type Established = (Connection, Channel, Option<lapin::Consumer>);
+
+/// A failed attempt: the error, and the connection if it is still open
+/// (a channel-level error), for the next attempt to reuse.
+type Failed = (lapin::Error, Option<Connection>);
+
+/// One item of the consumer stream, tagged with the link it came from:
+/// `None` when that consumer ended.
+type Consumed = (u64, Option<lapin::Result<Delivery>>);
 
 /// The consumer actor.
 pub struct AmqpBus {
@@ -58,11 +142,31 @@ pub struct AmqpBus {
     /// Outbox to hand to the publish loop when the actor starts.
     outbox: Option<Outbox>,
     /// The channel the publish loop publishes on (`None` while down).
-    channel: watch::Sender<Option<Channel>>,
-    /// The live connection, for a clean close.
+    link: watch::Sender<Option<Channel>>,
+    /// The live connection.
     connection: Option<Connection>,
-    /// Failed attempts since the last success, for the backoff.
+    /// The live channel (consumer, acks).
+    channel: Option<Channel>,
+    /// Counts links; consumer items of an older link are ignored.
+    generation: u64,
+    /// Failed attempts since the last stable link, for the backoff.
     attempts: u32,
+    /// When the current link came up.
+    up_since: Option<Instant>,
+    /// The state, for the transition log.
+    state: BusState,
+    /// The last consumer error, reported when the link goes down.
+    last_error: Option<String>,
+    /// Whether actions are still taken (cleared by [`StopIntake`]).
+    intake: bool,
+    /// The latest delivery not yet acknowledged (acks are batched).
+    unacked: Option<Acker>,
+    /// Deliveries dispatched and not yet acknowledged.
+    unacked_count: u16,
+    /// Dispatched actions, to recognise redeliveries.
+    recent: Recent,
+    /// The daemon's metrics (bus gauge, reconnects, traffic), if set.
+    metrics: Option<Arc<villas_metrics::DaemonMetrics>>,
 }
 
 impl AmqpBus {
@@ -72,43 +176,261 @@ impl AmqpBus {
             settings: Arc::new(settings),
             directory,
             outbox: Some(outbox),
-            channel: watch::channel(None).0,
+            link: watch::channel(None).0,
             connection: None,
+            channel: None,
+            generation: 0,
             attempts: 0,
+            up_since: None,
+            state: BusState::Connecting,
+            last_error: None,
+            intake: true,
+            unacked: None,
+            unacked_count: 0,
+            recent: Recent::new(REMEMBERED),
+            metrics: None,
         }
     }
 
-    fn connect(&mut self, ctx: &mut Context<Self>) {
-        let settings = self.settings.clone();
-        ctx.spawn(establish(settings).into_actor(self).map(|result, bus, ctx| match result {
-            Ok((connection, channel, consumer)) => {
-                tracing::info!(exchange = %bus.settings.exchange, queue = %bus.settings.queue, "bus connected; consuming");
-                bus.attempts = 0;
-                bus.connection = Some(connection);
-                bus.channel.send_replace(Some(channel));
-                ctx.add_stream(consumer);
-            }
-            Err(error) => {
-                let delay = backoff(bus.attempts, bus.settings.reconnect_min, bus.settings.reconnect_max);
-                bus.attempts = bus.attempts.saturating_add(1);
-                tracing::warn!(%error, retry_in = ?delay, attempt = bus.attempts, "broker not reachable; retrying");
-                ctx.run_later(delay, |bus, ctx| bus.connect(ctx));
-            }
-        }));
+    /// Reports the bus state and traffic to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<villas_metrics::DaemonMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
-    fn dispatch(&self, delivery: Delivery) {
+    /// The current channel as the publish loop sees it: `Some` once the
+    /// exchange, queue and binding are declared (readiness, `crate::notify`).
+    pub fn link_watch(&self) -> watch::Receiver<Option<Channel>> {
+        self.link.subscribe()
+    }
+
+    /// Runs one metrics call, if metrics are set.
+    fn metric(&self, record: impl FnOnce(&villas_metrics::DaemonMetrics)) {
+        if let Some(metrics) = &self.metrics {
+            record(metrics);
+        }
+    }
+
+    /// Logs a state transition (once per change).
+    fn set_state(&mut self, to: BusState, reason: &str) {
+        if self.state == to {
+            return;
+        }
+        let from = self.state;
+        match to {
+            BusState::Down => tracing::warn!(%from, %to, reason, "bus state"),
+            _ => tracing::info!(%from, %to, reason, "bus state"),
+        }
+        if let Some(metrics) = &self.metrics {
+            // A connection after the first counts as a reconnection.
+            match (from.linked(), to.linked()) {
+                (false, true) => metrics.bus_up(),
+                (true, false) => metrics.bus_down(),
+                _ => {}
+            }
+        }
+        self.state = to;
+    }
+
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.state == BusState::Closed {
+            return;
+        }
+        let settings = self.settings.clone();
+        let reuse = self
+            .connection
+            .take()
+            .filter(|connection| connection.status().connected());
+        let consume = self.intake;
+        let attempt = async move {
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, establish(settings, reuse, consume)).await {
+                Ok(result) => result,
+                Err(_) => Err((
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "connection attempt timed out",
+                    )
+                    .into(),
+                    None,
+                )),
+            }
+        };
+        ctx.spawn(
+            attempt
+                .into_actor(self)
+                .map(|result, bus, ctx| match result {
+                    Ok(established) => bus.established(established, ctx),
+                    Err((error, connection)) => bus.retry(error, connection, ctx),
+                }),
+        );
+    }
+
+    fn established(
+        &mut self,
+        (connection, channel, consumer): Established,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.state == BusState::Closed {
+            return;
+        }
+        self.generation += 1;
+        let generation = self.generation;
+        let heartbeat = connection.configuration().heartbeat();
+        self.connection = Some(connection);
+        self.channel = Some(channel.clone());
+        self.up_since = Some(Instant::now());
+        self.last_error = None;
+        if let Some(consumer) = consumer {
+            let ended = futures_util::stream::once(async move { (generation, None) });
+            ctx.add_stream(
+                consumer
+                    .map(move |item| (generation, Some(item)))
+                    .chain(ended),
+            );
+        }
+        self.link.send_replace(Some(channel));
+        tracing::info!(exchange = %self.settings.exchange, queue = %self.settings.queue, heartbeat, consuming = self.intake, "bus connected");
+        let to = if self.intake {
+            BusState::Up
+        } else {
+            BusState::Draining
+        };
+        self.set_state(to, "connected");
+    }
+
+    fn retry(
+        &mut self,
+        error: lapin::Error,
+        connection: Option<Connection>,
+        ctx: &mut Context<Self>,
+    ) {
+        let delay = backoff(
+            self.attempts,
+            self.settings.reconnect_min,
+            self.settings.reconnect_max,
+        );
+        self.attempts = self.attempts.saturating_add(1);
+        if connection.is_some() {
+            tracing::warn!(%error, retry_in = ?delay, attempt = self.attempts, "channel refused by the broker; rebuilding the channel on the open connection");
+        } else {
+            tracing::warn!(%error, retry_in = ?delay, attempt = self.attempts, "broker not reachable; retrying");
+        }
+        self.connection = connection;
+        ctx.run_later(delay, |bus, ctx| bus.connect(ctx));
+    }
+
+    /// Whether the consumer ended because [`StopIntake`] cancelled it: the
+    /// channel is still open and keeps publishing.
+    fn stopped_by_us(&self) -> bool {
+        !self.intake
+            && self.last_error.is_none()
+            && self
+                .channel
+                .as_ref()
+                .is_some_and(|channel| channel.status().connected())
+    }
+
+    /// The link was lost: tell the publish loop, reconnect after a backoff.
+    fn lost(&mut self, ctx: &mut Context<Self>) {
+        self.link.send_replace(None);
+        self.unacked = None;
+        self.unacked_count = 0;
+        self.recent.link_lost(SUSPECT_WINDOW);
+        if let Some(channel) = self.channel.take().filter(|c| c.status().connected()) {
+            // The consumer was cancelled but the channel is open: close it
+            // rather than leave it behind on the reused connection.
+            actix::spawn(async move {
+                let _ = channel.close(200, "rebuilding the channel".into()).await;
+            });
+        }
+        if self
+            .up_since
+            .take()
+            .is_some_and(|up| up.elapsed() >= STABLE_AFTER)
+        {
+            self.attempts = 0;
+        }
+        let channel_only = self
+            .connection
+            .as_ref()
+            .is_some_and(|connection| connection.status().connected());
+        let reason = match (&self.last_error, channel_only) {
+            (Some(error), _) => error.clone(),
+            (None, true) => "the broker closed the channel or cancelled the consumer".into(),
+            (None, false) => "connection lost".into(),
+        };
+        self.set_state(BusState::Down, &reason);
+        let delay = backoff(
+            self.attempts,
+            self.settings.reconnect_min,
+            self.settings.reconnect_max,
+        );
+        self.attempts = self.attempts.saturating_add(1);
+        tracing::info!(retry_in = ?delay, reuse_connection = channel_only, "reconnecting");
+        ctx.run_later(delay, |bus, ctx| bus.connect(ctx));
+    }
+
+    fn on_delivery(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
+        if !self.intake {
+            // Taken back by the broker: a restarted daemon gets it.
+            let acker = delivery.acker;
+            actix::spawn(async move {
+                let requeue = BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                };
+                if let Err(error) = acker.nack(requeue).await {
+                    tracing::debug!(%error, "nack failed");
+                }
+            });
+            return;
+        }
+        self.metric(|m| m.message_received());
+        self.dispatch(&delivery);
+        self.unacked_count += 1;
+        if self.unacked.replace(delivery.acker).is_none() {
+            // Acknowledge everything dispatched so far a little later, off
+            // the path of the statuses the actions produce.
+            ctx.run_later(ACK_DELAY, |bus, _| bus.ack());
+        } else if self.unacked_count >= ACK_BATCH {
+            self.ack();
+        }
+    }
+
+    /// Acknowledges every delivery dispatched so far on the channel.
+    fn ack(&mut self) {
+        let Some(acker) = self.unacked.take() else {
+            return;
+        };
+        self.unacked_count = 0;
+        actix::spawn(async move {
+            let all = BasicAckOptions { multiple: true };
+            if let Err(error) = acker.ack(all).await {
+                tracing::debug!(%error, "ack failed; the broker will redeliver");
+            }
+        });
+    }
+
+    fn dispatch(&mut self, delivery: &Delivery) {
         let properties = &delivery.properties;
         if properties
             .kind()
             .as_ref()
             .is_some_and(|kind| kind.as_str() == STATUS_MESSAGE_TYPE)
         {
-            return;
+            return self.metric(|m| m.message_dropped(DropReason::Status));
         }
         let headers = headers_of(properties.headers().as_ref());
         if headers.is_empty() {
-            return;
+            return self.metric(|m| m.message_dropped(DropReason::NoHeaders));
+        }
+        let fingerprint = Recent::fingerprint(&headers, &delivery.data);
+        if delivery.redelivered && self.recent.take(fingerprint) {
+            tracing::info!(
+                ?headers,
+                "redelivered message was dispatched already; dropped"
+            );
+            return self.metric(|m| m.message_dropped(DropReason::Redelivered));
         }
         let size = delivery.data.len();
         let limit = self.settings.max_body_bytes;
@@ -119,18 +441,30 @@ impl AmqpBus {
             parse_body(&delivery.data)
         };
         let delivered = match parsed {
-            Body::NotAnAction => return,
+            Body::NotAnAction => {
+                return self.metric(|m| m.message_dropped(DropReason::NotAnAction))
+            }
             Body::Action(action) => Delivered::Action(action),
             Body::Invalid(error) => {
                 tracing::warn!(%error, ?headers, "malformed action message");
+                self.metric(|m| m.message_malformed());
                 Delivered::Invalid(error)
             }
         };
+        self.recent.record(fingerprint);
         let message = Arc::new(delivered);
         let reached = self.directory.read().route(&headers, |route| {
             route.target.do_send(Deliver(message.clone()))
         });
-        tracing::debug!(reached, ?headers, "message fanned out");
+        tracing::debug!(
+            reached,
+            ?headers,
+            redelivered = delivery.redelivered,
+            "message fanned out"
+        );
+        if reached == 0 {
+            self.metric(|m| m.message_dropped(DropReason::NoMatch));
+        }
     }
 }
 
@@ -140,27 +474,73 @@ impl Actor for AmqpBus {
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(outbox) = self.outbox.take() {
             let exchange = ShortString::from(self.settings.exchange.as_str());
-            actix::spawn(publish_loop(outbox, self.channel.subscribe(), exchange));
+            let publish = PublishLoop::new(
+                outbox,
+                self.link.subscribe(),
+                exchange,
+                self.directory.clone(),
+            )
+            .with_metrics(self.metrics.clone());
+            actix::spawn(publish.run());
         }
+        tracing::info!(state = %self.state, "bus state");
         self.connect(ctx);
     }
 }
 
-impl StreamHandler<lapin::Result<Delivery>> for AmqpBus {
-    fn handle(&mut self, item: lapin::Result<Delivery>, _ctx: &mut Context<Self>) {
+impl StreamHandler<Consumed> for AmqpBus {
+    fn handle(&mut self, (generation, item): Consumed, ctx: &mut Context<Self>) {
+        if generation != self.generation {
+            return;
+        }
         match item {
-            Ok(delivery) => self.dispatch(delivery),
-            Err(error) => tracing::warn!(%error, "consumer error"),
+            Some(Ok(delivery)) => self.on_delivery(delivery, ctx),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "consumer error");
+                self.last_error = Some(error.to_string());
+            }
+            None if self.stopped_by_us() => {
+                tracing::debug!("consumer cancelled (intake stopped); still publishing");
+            }
+            None => self.lost(ctx),
         }
     }
 
-    /// The consumer ended (connection or channel lost): reconnect instead
-    /// of stopping the actor, as `StreamHandler` would by default.
-    fn finished(&mut self, ctx: &mut Context<Self>) {
-        tracing::warn!("bus connection lost; reconnecting");
-        self.channel.send_replace(None);
-        self.connection = None;
-        self.connect(ctx);
+    /// A consumer stream ended: handled by its `None` item, so that the
+    /// actor is not stopped as `StreamHandler` would by default.
+    fn finished(&mut self, _ctx: &mut Context<Self>) {}
+}
+
+/// The daemon stops: take no more actions (the consumer is cancelled; what
+/// the broker still sends is given back to the queue), keep publishing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopIntake;
+
+impl Handler<StopIntake> for AmqpBus {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: StopIntake, _: &mut Context<Self>) -> Self::Result {
+        self.intake = false;
+        self.ack();
+        if self.state.linked() {
+            self.set_state(BusState::Draining, "stopping: no new actions");
+        } else {
+            // Reconnecting without a consumer, to flush: `Draining` then.
+            tracing::info!(state = %self.state, "stopping: no new actions");
+        }
+        let channel = self.channel.clone();
+        Box::pin(async move {
+            if let Some(channel) = channel {
+                let cancel =
+                    channel.basic_cancel(CONSUMER_TAG.into(), BasicCancelOptions::default());
+                match tokio::time::timeout(CANCEL_TIMEOUT, cancel).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => tracing::debug!(%error, "consumer not cancelled (link down)"),
+                    Err(_) => tracing::warn!("consumer cancellation unanswered; stopping anyway"),
+                }
+            }
+        })
     }
 }
 
@@ -173,7 +553,11 @@ impl Handler<CloseBus> for AmqpBus {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: CloseBus, ctx: &mut Context<Self>) -> Self::Result {
-        self.channel.send_replace(None);
+        self.ack();
+        self.intake = false;
+        self.set_state(BusState::Closed, "daemon stopping");
+        self.link.send_replace(None);
+        self.channel = None;
         let connection = self.connection.take();
         ctx.stop();
         Box::pin(async move {
@@ -184,10 +568,34 @@ impl Handler<CloseBus> for AmqpBus {
     }
 }
 
-async fn establish(settings: Arc<AmqpSettings>) -> lapin::Result<Established> {
-    let properties =
-        ConnectionProperties::default().with_connection_name("villas-controller".into());
-    let connection = Connection::connect(&settings.url, properties).await?;
+/// Opens (or reuses) a connection, opens a channel, declares the exchange,
+/// the queue and the binding, and starts consuming if `consume`.
+async fn establish(
+    settings: Arc<AmqpSettings>,
+    reuse: Option<Connection>,
+    consume: bool,
+) -> Result<Established, Failed> {
+    let connection = match reuse {
+        Some(connection) => connection,
+        None => super::connect::connect(&settings.url, settings.tls.as_ref(), &settings.queue)
+            .await
+            .map_err(|error| (error, None))?,
+    };
+    match open_channel(&settings, &connection, consume).await {
+        Ok((channel, consumer)) => Ok((connection, channel, consumer)),
+        Err(error) => {
+            let open = connection.status().connected().then_some(connection);
+            Err((error, open))
+        }
+    }
+}
+
+/// Opens a channel on `connection` and declares everything on it.
+async fn open_channel(
+    settings: &AmqpSettings,
+    connection: &Connection,
+    consume: bool,
+) -> lapin::Result<(Channel, Option<lapin::Consumer>)> {
     let channel = connection.create_channel().await?;
     declare_exchange(&channel, &settings.exchange).await?;
     let mut arguments = FieldTable::default();
@@ -211,18 +619,21 @@ async fn establish(settings: Arc<AmqpSettings>) -> lapin::Result<Established> {
             FieldTable::default(),
         )
         .await?;
+    if !consume {
+        return Ok((channel, None));
+    }
+    channel
+        .basic_qos(PREFETCH, BasicQosOptions::default())
+        .await?;
     let consumer = channel
         .basic_consume(
             settings.queue.as_str().into(),
-            "villas-controller".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
+            CONSUMER_TAG.into(),
+            BasicConsumeOptions::default(),
             FieldTable::default(),
         )
         .await?;
-    Ok((connection, channel, consumer))
+    Ok((channel, Some(consumer)))
 }
 
 /// Declares the protocol's exchange as the reference and VILLASweb do:
@@ -264,66 +675,6 @@ pub async fn bind_private_queue(channel: &Channel, exchange: &str) -> lapin::Res
         )
         .await?;
     Ok(name)
-}
-
-/// Publishes the outbox in order on whichever channel is current, waiting
-/// for a new one while the bus is down.
-async fn publish_loop(
-    mut outbox: Outbox,
-    mut channel: watch::Receiver<Option<Channel>>,
-    exchange: ShortString,
-) {
-    while let Some(outgoing) = outbox.recv().await {
-        let (headers, body) = match outgoing {
-            Outgoing::Flush(done) => {
-                let _ = done.send(());
-                continue;
-            }
-            Outgoing::Status { headers, body } => (headers, body),
-        };
-        loop {
-            let current = channel.borrow_and_update().clone();
-            if let Some(ch) = current {
-                match ch
-                    .basic_publish(
-                        exchange.clone(),
-                        "".into(),
-                        BasicPublishOptions::default(),
-                        &body,
-                        status_properties(&headers),
-                    )
-                    .await
-                {
-                    Ok(_) => break,
-                    Err(error) => tracing::warn!(%error, "publish failed; waiting for the bus"),
-                }
-            }
-            if channel.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// The AMQP properties of a status message: JSON, tagged with our status
-/// type so that our own consumer drops it unparsed, and the component's
-/// four headers. Built per attempt (not built once and cloned per attempt).
-fn status_properties(headers: &Headers) -> BasicProperties {
-    BasicProperties::default()
-        .with_content_type("application/json".into())
-        .with_content_encoding("utf-8".into())
-        .with_type(STATUS_MESSAGE_TYPE.into())
-        .with_app_id("villas-controller".into())
-        .with_headers(field_table(headers))
-}
-
-/// A component's headers as an AMQP field table (strings).
-fn field_table(headers: &Headers) -> FieldTable {
-    let mut table = FieldTable::default();
-    for (name, value) in headers.iter() {
-        table.insert(name.into(), AMQPValue::LongString(LongString::from(value)));
-    }
-    table
 }
 
 /// The four addressing headers of a message; non-string values are ignored

@@ -1,10 +1,15 @@
 //! The message bus seen from the daemon: what components publish
 //! ([`Outgoing`]), the handle they publish through ([`Publisher`]), and the
-//! two transports: AMQP ([`amqp`]) and the in-process bus ([`local`]) used
-//! when no broker is configured.
+//! two transports: AMQP ([`amqp`], with its publish loop [`publish`], the
+//! outage store [`pending`] and the redelivery filter [`redelivery`]) and
+//! the in-process bus ([`local`]) used when no broker is configured.
 
 pub mod amqp;
+pub mod connect;
 pub mod local;
+pub mod pending;
+pub mod publish;
+pub mod redelivery;
 
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};

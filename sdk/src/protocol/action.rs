@@ -251,7 +251,7 @@ fn parse_fields(action: Value, mut object: Map<String, Value>) -> Result<Action,
     };
     let kind = name
         .parse::<ActionKind>()
-        .map_err(|()| ActionError::UnknownAction(name))?;
+        .map_err(|()| ActionError::UnknownAction(echo(&name)))?;
     let when = match object.remove("when") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => n.as_f64().filter(|w| w.is_finite()),
@@ -271,6 +271,25 @@ fn parse_fields(action: Value, mut object: Map<String, Value>) -> Result<Action,
         model,
         results,
     })
+}
+
+/// The longest piece of a client's text echoed in an error (and its log
+/// line), in characters.
+pub const ECHO_LIMIT: usize = 64;
+
+/// `text`, cut to [`ECHO_LIMIT`] characters (marked with `…` when cut):
+/// an error must not echo megabytes of a client's input into every log
+/// line and status message.
+pub fn echo(text: &str) -> String {
+    cut(text, ECHO_LIMIT)
+}
+
+/// `text`, cut to `limit` characters (marked with `…` when cut).
+pub fn cut(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 fn optional_object(
@@ -381,6 +400,19 @@ mod tests {
             parse(r#"{"action":"explode"}"#),
             Body::Invalid(ActionError::UnknownAction("explode".into()))
         );
+    }
+
+    #[test]
+    fn unknown_action_names_are_echoed_cut() {
+        let long = "é".repeat(10_000);
+        let Body::Invalid(ActionError::UnknownAction(name)) =
+            parse_body(serde_json::json!({ "action": long }).to_string().as_bytes())
+        else {
+            panic!("not refused")
+        };
+        assert_eq!(name.chars().count(), ECHO_LIMIT + 1);
+        assert!(name.ends_with('…'));
+        assert_eq!(echo("explode"), "explode");
     }
 
     #[test]
