@@ -1,7 +1,11 @@
 //! The HTTP API, compatible with the reference's `/api/v1`: the list of
 //! components and the controller's status, health, one component's status,
-//! and running an action on a component. It talks to component actors
+//! and running an action on a component; plus Prometheus metrics at
+//! `/metrics` and its OpenAPI document at `/api/v1/openapi.json`, behind
+//! optional bearer-token auth ([`auth`]). It talks to component actors
 //! directly, so it works the same on the AMQP and the in-process bus.
+
+pub mod auth;
 
 use crate::component_actor::{Execute, Executed, GetStatus};
 use crate::directory::Directory;
@@ -28,21 +32,51 @@ pub struct ApiState {
     pub started: Instant,
     /// `amqp` or `local`.
     pub bus: &'static str,
+    /// The metrics served at `/metrics`.
+    pub metrics: Arc<villas_metrics::Metrics>,
+    /// Bearer-token auth (`None`: open).
+    pub auth: Option<auth::ApiAuth>,
+}
+
+/// The OpenAPI document served at `/api/v1/openapi.json`; it describes
+/// exactly [`ROUTES`] (checked by the tests).
+pub const OPENAPI: &str = include_str!("api/openapi.json");
+
+/// Declares every route once: [`ROUTES`] (what the OpenAPI document must
+/// describe) and the function that registers them.
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:path),* $(,)?) => {
+        /// Every route the API serves: (method, path).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn configure(config: &mut web::ServiceConfig) {
+            $(config.route($path, web::$method().to($handler));)*
+        }
+    };
+}
+
+routes! {
+    get "/api/v1" => index,
+    get "/api/v1/" => index,
+    get "/api/v1/health" => health,
+    get "/api/v1/openapi.json" => openapi,
+    get "/api/v1/component/{uuid}" => get_component,
+    post "/api/v1/component/{uuid}" => post_component,
+    get "/metrics" => metrics,
 }
 
 /// Binds the API and starts serving it on the current actix system.
 /// Returns the handle to stop it and the address actually bound.
 pub fn serve(listen: SocketAddr, state: ApiState) -> std::io::Result<(ServerHandle, SocketAddr)> {
+    let auth = web::Data::new(state.auth.clone());
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(auth.clone())
             .app_data(web::PayloadConfig::new(1 << 20))
-            .route("/api/v1", web::get().to(index))
-            .route("/api/v1/", web::get().to(index))
-            .route("/api/v1/health", web::get().to(health))
-            .route("/api/v1/component/{uuid}", web::get().to(get_component))
-            .route("/api/v1/component/{uuid}", web::post().to(post_component))
+            .wrap(actix_web::middleware::from_fn(auth::require_token))
+            .configure(configure)
     })
     .workers(1)
     .disable_signals()
@@ -79,6 +113,34 @@ async fn index(state: web::Data<ApiState>) -> HttpResponse {
 
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(OPENAPI)
+}
+
+/// Renders on the blocking pool: with thousands of ICs a scrape takes
+/// milliseconds the API worker should not spend.
+async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
+    let metrics = state.metrics.clone();
+    match web::block(move || metrics.render()).await {
+        Ok(Ok(body)) => HttpResponse::Ok()
+            .content_type(villas_metrics::CONTENT_TYPE)
+            .body(body),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "cannot render the metrics");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &ErrorInfo::new(ErrorCode::Failed, error.to_string()),
+            )
+        }
+        Err(error) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &ErrorInfo::new(ErrorCode::Failed, error.to_string()),
+        ),
+    }
 }
 
 fn error_response(status: StatusCode, error: &ErrorInfo) -> HttpResponse {

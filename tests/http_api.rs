@@ -248,3 +248,206 @@ async fn create_and_delete_through_the_manager() {
     let (code, _) = api.get(&format!("/component/{created}")).await;
     assert_eq!(code, 404);
 }
+
+/// The (method, path) pairs the OpenAPI document describes.
+fn documented(doc: &Value) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete", "head", "options"] {
+            if item.get(method).is_some() {
+                pairs.push((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    pairs.sort();
+    pairs
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_route_and_every_route_answers() {
+    let api = api().await;
+    let (code, doc) = api.get("/openapi.json").await;
+    assert_eq!(code, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    // The document describes exactly the routes the server registers.
+    let mut routes: Vec<(String, String)> = villas_controller::api::ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    routes.sort();
+    assert_eq!(documented(&doc), routes);
+    // Every documented operation answers with one of its documented codes.
+    let root = api.base.trim_end_matches("/api/v1");
+    for (method, path) in documented(&doc) {
+        let url = format!("{root}{}", path.replace("{uuid}", &api.sim));
+        let request = match method.as_str() {
+            "get" => api.http.get(&url),
+            "post" => api
+                .http
+                .post(&url)
+                .body(json!({"action": "ping"}).to_string()),
+            other => panic!("undocumented method {other}"),
+        };
+        let code = request.send().await.unwrap().status().as_u16();
+        let responses = &doc["paths"][&path][&method]["responses"];
+        assert!(
+            responses.get(code.to_string()).is_some(),
+            "{method} {path} answered {code}, not documented in {responses}"
+        );
+        assert!(code < 300, "{method} {path} answered {code}");
+    }
+    // Every $ref points at something.
+    let text = doc.to_string();
+    for reference in text.split("\"$ref\":\"#/").skip(1) {
+        let pointer = reference.split('"').next().unwrap();
+        assert!(
+            doc.pointer(&format!("/{pointer}")).is_some(),
+            "dangling $ref #/{pointer}"
+        );
+    }
+}
+
+/// A daemon whose API needs a token; `api_extra` is added to `api:`.
+fn daemon_with_token(api_extra: &str, env: &[(&str, &str)]) -> (Daemon, String, String) {
+    let manager = new_uuid();
+    let sim = new_uuid();
+    let yaml = format!(
+        "uuid: {manager}\napi:\n  port: 0\n{api_extra}components:\n{}",
+        dummy(&sim, None, "Sim")
+    );
+    let mut daemon = Daemon::start_with(&yaml, env);
+    let base = daemon.api_base();
+    daemon.wait_log("supervision tree started");
+    (daemon, base, sim)
+}
+
+async fn status_of(request: reqwest::RequestBuilder) -> (u16, Option<String>) {
+    let response = request.send().await.unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (response.status().as_u16(), challenge)
+}
+
+#[tokio::test]
+async fn bearer_token_from_the_environment_guards_the_api() {
+    let token = "env-token-5f1c9a";
+    let (_daemon, base, sim) = daemon_with_token(
+        "  token_env: VILLAS_TEST_API_TOKEN\n",
+        &[("VILLAS_TEST_API_TOKEN", token)],
+    );
+    let http = reqwest::Client::new();
+    let root = base.trim_end_matches("/api/v1").to_owned();
+    let component = format!("{base}/component/{sim}");
+
+    // Missing: 401 with a bare Bearer challenge.
+    let (code, challenge) = status_of(http.get(&base)).await;
+    assert_eq!(code, 401);
+    assert_eq!(
+        challenge.as_deref(),
+        Some("Bearer realm=\"villas-controller\"")
+    );
+    let body: Value = http.get(&base).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["error"]["kind"], "unauthorized");
+    // Wrong (also a prefix of the right one, and another scheme): 401
+    // with error="invalid_token" for a wrong bearer token.
+    for wrong in ["nope", &token[..token.len() - 1], &format!("{token}x")] {
+        let (code, challenge) = status_of(http.get(&base).bearer_auth(wrong)).await;
+        assert_eq!(code, 401, "{wrong}");
+        assert!(challenge.unwrap().contains("error=\"invalid_token\""));
+    }
+    let (code, _) = status_of(http.get(&base).basic_auth("user", Some(token))).await;
+    assert_eq!(code, 401);
+    // Right, in any case of the scheme.
+    let (code, _) = status_of(http.get(&base).bearer_auth(token)).await;
+    assert_eq!(code, 200);
+    let (code, _) = status_of(
+        http.get(&base)
+            .header("Authorization", format!("bearer {token}")),
+    )
+    .await;
+    assert_eq!(code, 200);
+
+    // An action without the token is refused and not carried out.
+    let start = json!({"action": "start"}).to_string();
+    let (code, _) = status_of(http.post(&component).body(start.clone())).await;
+    assert_eq!(code, 401);
+    let status: Value = http
+        .get(&component)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"]["state"], "idle");
+    let (code, _) = status_of(http.post(&component).bearer_auth(token).body(start)).await;
+    assert_eq!(code, 200);
+
+    // Defaults: health open, metrics closed, the OpenAPI document open;
+    // unknown paths do not reveal themselves.
+    assert_eq!(status_of(http.get(format!("{base}/health"))).await.0, 200);
+    assert_eq!(status_of(http.get(format!("{root}/metrics"))).await.0, 401);
+    assert_eq!(
+        status_of(http.get(format!("{root}/metrics")).bearer_auth(token))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        status_of(http.get(format!("{base}/openapi.json"))).await.0,
+        200
+    );
+    assert_eq!(status_of(http.get(format!("{root}/nowhere"))).await.0, 401);
+}
+
+#[tokio::test]
+async fn bearer_token_from_a_file_with_metrics_open_and_health_closed() {
+    let secrets = tempfile::tempdir().unwrap();
+    let file = secrets.path().join("token");
+    std::fs::write(&file, "file-token-77\n").unwrap();
+    let (_daemon, base, _sim) = daemon_with_token(
+        &format!(
+            "  token_file: {}\n  open_health: false\n  open_metrics: true\n",
+            file.display()
+        ),
+        &[],
+    );
+    let http = reqwest::Client::new();
+    let root = base.trim_end_matches("/api/v1").to_owned();
+    assert_eq!(status_of(http.get(format!("{base}/health"))).await.0, 401);
+    assert_eq!(
+        status_of(
+            http.get(format!("{base}/health"))
+                .bearer_auth("file-token-77")
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(status_of(http.get(format!("{root}/metrics"))).await.0, 200);
+    assert_eq!(status_of(http.get(&base)).await.0, 401);
+}
+
+#[tokio::test]
+async fn an_unusable_token_setting_is_a_configuration_error() {
+    let manager = new_uuid();
+    for (api_extra, key) in [
+        (
+            "  token_env: VILLAS_TEST_TOKEN_SURELY_UNSET\n",
+            "api.token_env",
+        ),
+        (
+            "  token_file: /nonexistent/villas-token\n",
+            "api.token_file",
+        ),
+    ] {
+        let yaml = format!("uuid: {manager}\napi:\n  port: 0\n{api_extra}");
+        let mut daemon = Daemon::start(&yaml);
+        let line = daemon.wait_log("invalid configuration");
+        assert!(line.contains(key), "{line}");
+        assert_eq!(daemon.wait_exit(), Some(78));
+    }
+}

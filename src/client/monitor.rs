@@ -1,0 +1,189 @@
+//! `villas-controller monitor [-r] [-c] [-t] [-u] [--table]`: watches the
+//! exchange through a private queue bound with the filter's headers (all
+//! must match, as the reference's binding). Each message is printed as the
+//! reference prints it: one JSON object per line with `time`, `payload` and
+//! the AMQP properties under their kombu names (`application_headers`,
+//! `content_type`, ...). `--table` instead keeps a live table of the ICs,
+//! redrawn when one appears or changes state; it pings every IC once at
+//! start so the table fills at once. Runs until SIGINT or SIGTERM.
+
+use super::session::{connection_lost, Received, Session};
+use super::table::IcTable;
+use super::{print_line, ClientError, Filter, Target};
+use lapin::types::{AMQPValue, FieldTable};
+use serde_json::{json, Map, Value};
+use std::io::IsTerminal;
+use villas_sdk::protocol::unix_now;
+use villas_sdk::Headers;
+
+/// `monitor` arguments.
+#[derive(Debug, clap::Args)]
+pub struct MonitorArgs {
+    /// Which messages to show (every given header must match).
+    #[command(flatten)]
+    pub filter: Filter,
+    /// A live table of the ICs and their states instead of JSON lines.
+    #[arg(long)]
+    pub table: bool,
+}
+
+/// Runs `monitor` until interrupted.
+pub async fn run(args: MonitorArgs, target: &Target) -> Result<(), ClientError> {
+    let session = Session::open(target).await?;
+    let result = tokio::select! {
+        result = watch(&session, &args) => result,
+        () = interrupted() => Ok(()),
+    };
+    session.close().await;
+    result
+}
+
+async fn watch(session: &Session, args: &MonitorArgs) -> Result<(), ClientError> {
+    let mut rx = session.subscribe(&args.filter.headers()).await?;
+    tracing::info!(filter = ?args.filter.headers(), "monitoring");
+    if !args.table {
+        while let Some(received) = rx.recv().await {
+            print_line(&entry(&received).to_string())?;
+        }
+        return Err(connection_lost());
+    }
+    session
+        .publish(&Headers::uuid(""), &json!({"action": "ping"}))
+        .await?;
+    let terminal = std::io::stdout().is_terminal();
+    let mut table = IcTable::default();
+    while let Some(received) = rx.recv().await {
+        let Some(status) = received.status() else {
+            continue;
+        };
+        if table.update(&status) {
+            let text = table.render();
+            if terminal {
+                // Home and clear, then the table: a live view.
+                print_line(&format!("\x1b[H\x1b[2J{}", text.trim_end()))?;
+            } else {
+                print_line(&text)?;
+            }
+        }
+    }
+    Err(connection_lost())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
+
+/// The reference's line: `{"time", "payload", ...properties}`.
+pub fn entry(received: &Received) -> Value {
+    let mut line = Map::new();
+    line.insert("time".into(), json!(unix_now()));
+    line.insert("payload".into(), received.payload());
+    let p = &received.properties;
+    let mut put = |key: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            line.insert(key.into(), value);
+        }
+    };
+    let text = |s: &Option<lapin::types::ShortString>| s.as_ref().map(|s| json!(s.as_str()));
+    put("content_type", text(p.content_type()));
+    put("content_encoding", text(p.content_encoding()));
+    put("application_headers", p.headers().as_ref().map(table_json));
+    put("delivery_mode", p.delivery_mode().map(|m| json!(m)));
+    put("priority", p.priority().map(|m| json!(m)));
+    put("correlation_id", text(p.correlation_id()));
+    put("reply_to", text(p.reply_to()));
+    put("expiration", text(p.expiration()));
+    put("message_id", text(p.message_id()));
+    put("timestamp", p.timestamp().map(|t| json!(t)));
+    put("type", text(p.kind()));
+    put("user_id", text(p.user_id()));
+    put("app_id", text(p.app_id()));
+    put("cluster_id", text(p.cluster_id()));
+    Value::Object(line)
+}
+
+/// An AMQP field table as JSON.
+fn table_json(table: &FieldTable) -> Value {
+    Value::Object(
+        table
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value_json(value)))
+            .collect(),
+    )
+}
+
+fn value_json(value: &AMQPValue) -> Value {
+    match value {
+        AMQPValue::LongString(s) => json!(String::from_utf8_lossy(s.as_bytes())),
+        AMQPValue::ShortString(s) => json!(s.as_str()),
+        AMQPValue::Boolean(b) => json!(b),
+        AMQPValue::ShortShortInt(i) => json!(i),
+        AMQPValue::ShortShortUInt(i) => json!(i),
+        AMQPValue::ShortInt(i) => json!(i),
+        AMQPValue::ShortUInt(i) => json!(i),
+        AMQPValue::LongInt(i) => json!(i),
+        AMQPValue::LongUInt(i) => json!(i),
+        AMQPValue::LongLongInt(i) => json!(i),
+        AMQPValue::Float(f) => json!(f),
+        AMQPValue::Double(f) => json!(f),
+        AMQPValue::Timestamp(t) => json!(t),
+        AMQPValue::FieldTable(t) => table_json(t),
+        AMQPValue::FieldArray(items) => {
+            Value::Array(items.as_slice().iter().map(value_json).collect())
+        }
+        AMQPValue::Void => Value::Null,
+        other => json!(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lapin::types::LongString;
+    use lapin::BasicProperties;
+
+    #[test]
+    fn entry_has_the_reference_keys() {
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "uuid".into(),
+            AMQPValue::LongString(LongString::from("u-1")),
+        );
+        let received = Received {
+            headers: Headers::uuid("u-1"),
+            properties: BasicProperties::default()
+                .with_content_type("application/json".into())
+                .with_delivery_mode(2)
+                .with_headers(headers),
+            body: br#"{"action":"ping"}"#.to_vec(),
+        };
+        let line = entry(&received);
+        assert_eq!(line["payload"], json!({"action": "ping"}));
+        assert_eq!(line["application_headers"], json!({"uuid": "u-1"}));
+        assert_eq!(line["content_type"], "application/json");
+        assert_eq!(line["delivery_mode"], 2);
+        assert!(line["time"].as_f64().unwrap() > 1.0e9);
+        assert!(line.get("priority").is_none());
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_a_string() {
+        let received = Received {
+            headers: Headers::default(),
+            properties: BasicProperties::default(),
+            body: b"hello".to_vec(),
+        };
+        assert_eq!(entry(&received)["payload"], "hello");
+    }
+}
