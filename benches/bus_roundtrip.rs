@@ -684,6 +684,8 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
         .arg("-d")
         .arg(&config.daemon_log_level)
         .arg("daemon")
+        // A state directory of its own: runs do not share the default one.
+        .env("XDG_DATA_HOME", workdir)
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)

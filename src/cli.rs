@@ -1,5 +1,6 @@
 //! The command line, compatible with the reference's
-//! `villas-controller [-b URL] [-c FILE] [-d LEVEL] daemon`.
+//! `villas-controller [-b URL] [-c FILE] [-d LEVEL] daemon|monitor|simulator`
+//! (the client commands' arguments live in `crate::client`).
 
 use crate::telemetry::LogFormat;
 use clap::{Parser, Subcommand};
@@ -16,8 +17,10 @@ pub struct Cli {
     pub broker: Option<String>,
 
     /// Configuration file (TOML, YAML or JSON); default: searched in the
-    /// XDG config dirs, ./, ./etc and /etc/villas/controller.
-    #[arg(short = 'c', long = "config", global = true)]
+    /// XDG config dirs, ./, ./etc and /etc/villas/controller. Given before
+    /// the subcommand, as the reference's `villas-controller -c FILE
+    /// daemon` (after `monitor`/`simulator`, `-c` is the category filter).
+    #[arg(short = 'c', long = "config")]
     pub config: Option<PathBuf>,
 
     /// Log level or filter (RUST_LOG takes precedence).
@@ -37,7 +40,30 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the controller daemon.
-    Daemon,
+    Daemon(ConfigArg),
     /// Validate the configuration and exit (78 if it is invalid).
-    CheckConfig,
+    CheckConfig(ConfigArg),
+    /// The client commands.
+    #[command(flatten)]
+    Client(Box<crate::client::ClientCommand>),
+}
+
+/// `-c FILE` after `daemon`/`check-config` too (as before the client
+/// commands took `-c` for the category).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArg {
+    /// Configuration file (overrides one given before the subcommand).
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The configuration file given on the command line, if any.
+    pub fn config_file(&self) -> Option<&std::path::Path> {
+        match &self.command {
+            Command::Daemon(arg) | Command::CheckConfig(arg) => arg.config.as_deref(),
+            Command::Client(_) => None,
+        }
+        .or(self.config.as_deref())
+    }
 }

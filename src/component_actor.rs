@@ -4,19 +4,26 @@
 //! heartbeat, and runs the kind's timers. A component of category
 //! `manager` additionally supervises the components it manages
 //! ([`Children`]): it creates their actors, owns their addresses and
-//! definitions, and removes them.
+//! definitions, and removes them. It is also their supervisor: it hears
+//! of every failure, finished run, operator reset and actor death of its
+//! components and restarts them through `reset` after a backoff, within a
+//! restart budget (`crate::supervisor`, `crate::supervision`).
 
 use crate::bus::Publisher;
 use crate::directory::Directory;
 use crate::kinds::KindRegistry;
+use crate::supervision::{Exit, Supervised, SupervisionSpec};
+use crate::supervisor::{self, ChildEvent, ChildEventKind, GiveUp, Outcome, Restart};
 use actix::prelude::*;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use villas_sdk::protocol::{unix_now, ActionError, HostInfo};
 use villas_sdk::{
-    Action, ComponentSpec, Driver, Effect, ErrorCode, ErrorInfo, Headers, ManagerOps, State,
+    Action, ActionKind, ComponentSpec, Driver, Effect, ErrorCode, ErrorInfo, Headers, ManagerOps,
+    State,
 };
 
 /// What every component actor shares.
@@ -31,6 +38,13 @@ pub struct ActorEnv {
     pub host: Arc<HostInfo>,
     /// Status heartbeat period.
     pub heartbeat: Duration,
+    /// Set when the daemon stops: actors dropped from then on are not
+    /// reported to their supervisors as deaths.
+    pub stopping: AtomicBool,
+    /// The state directory: data directories, created components.
+    pub store: crate::store::Store,
+    /// The daemon's metrics (each IC takes its handle from it).
+    pub metrics: Arc<villas_metrics::Metrics>,
 }
 
 /// A message from the bus for one component.
@@ -71,8 +85,8 @@ pub struct GetStatus;
 #[rtype(result = "()")]
 pub struct Remove;
 
-/// The daemon stops: release what the component runs; a manager stops its
-/// components first and publishes its final state (`shutdown`).
+/// The daemon stops: release what the component runs (a manager stops its
+/// components first) and publish the final state, `shutdown`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopComponent;
@@ -94,6 +108,25 @@ pub struct IcActor {
     /// Components to create when the actor starts (a manager's configured
     /// components), so its first status already lists them.
     initial_children: Vec<ComponentSpec>,
+    /// Where failures, finished runs and operator resets are reported.
+    supervisor: Option<Recipient<ChildEvent>>,
+    /// The last `start` carried out, re-issued by a restart.
+    last_start: Option<Action>,
+    /// A supervisor restart asked for a `start` once `idle` is reached.
+    start_when_idle: bool,
+    /// The run in progress ends because it was asked to (`stop`, `reset`,
+    /// `shutdown`), not by itself.
+    ending_on_request: bool,
+    /// Restarts by the supervisor since the actor was built (published as
+    /// `restarts` once non-zero).
+    restarts: u64,
+    /// The IC's metrics (state set, actions, restarts).
+    metrics: villas_metrics::IcMetrics,
+    /// Removed or stopped on purpose: the drop guard stays silent.
+    retired: bool,
+    /// The error to start in (set for a component rebuilt after its actor
+    /// died), published instead of the start-up `idle`.
+    failure: Option<ErrorInfo>,
 }
 
 impl IcActor {
@@ -104,8 +137,9 @@ impl IcActor {
         env: &Arc<ActorEnv>,
         spec: ComponentSpec,
         managed_by: Option<String>,
+        supervisor: Option<Recipient<ChildEvent>>,
     ) -> Result<Addr<IcActor>, ErrorInfo> {
-        Self::spawn_with_children(env, spec, managed_by, Vec::new())
+        Self::spawn_with_children(env, spec, managed_by, supervisor, Vec::new())
     }
 
     /// Like [`IcActor::spawn`], for a manager that creates `children` as it
@@ -114,7 +148,21 @@ impl IcActor {
         env: &Arc<ActorEnv>,
         spec: ComponentSpec,
         managed_by: Option<String>,
+        supervisor: Option<Recipient<ChildEvent>>,
         initial_children: Vec<ComponentSpec>,
+    ) -> Result<Addr<IcActor>, ErrorInfo> {
+        Self::spawn_inner(env, spec, managed_by, supervisor, initial_children, None)
+    }
+
+    /// Builds and starts the actor; with `failure`, its first status is
+    /// `error` with it (a component rebuilt after its actor died).
+    fn spawn_inner(
+        env: &Arc<ActorEnv>,
+        spec: ComponentSpec,
+        managed_by: Option<String>,
+        supervisor: Option<Recipient<ChildEvent>>,
+        initial_children: Vec<ComponentSpec>,
+        failure: Option<ErrorInfo>,
     ) -> Result<Addr<IcActor>, ErrorInfo> {
         if env.directory.read().get(spec.uuid()).is_some() {
             return Err(ErrorInfo::new(
@@ -131,15 +179,22 @@ impl IcActor {
             own_uuid: identity.uuid.clone(),
             env: env.clone(),
             managed: IndexMap::new(),
+            supervised: Supervised::default(),
+            own_addr: None,
         });
+        let mut spec = spec;
+        env.store.attach_data_dir(&mut spec)?;
         let driver = Driver::new(
             registered.kind.clone(),
             registered.schemas.clone(),
             spec,
             env.host.clone(),
             managed_by,
-        )?;
+        )
+        .inspect_err(|_| env.store.discard_unused(&identity.uuid))?;
+        let metrics = env.metrics.ic(driver.spec());
         let actor = IcActor {
+            metrics,
             headers: Arc::new(identity.headers()),
             driver,
             env: env.clone(),
@@ -147,6 +202,13 @@ impl IcActor {
             effects: Vec::new(),
             published: State::Idle,
             initial_children,
+            supervisor,
+            last_start: None,
+            start_when_idle: false,
+            ending_on_request: false,
+            restarts: 0,
+            retired: false,
+            failure,
         };
         let addr = actor.start();
         if let Err(duplicate) = env.directory.write().insert(identity, addr.clone()) {
@@ -178,9 +240,77 @@ impl IcActor {
         }
         tracing::debug!(uuid = self.uuid(), action = %action.kind, "action");
         let manager = self.children.as_mut().map(|c| c as &mut dyn ManagerOps);
+        let started = std::time::Instant::now();
         let outcome = self.driver.handle(action, manager, &mut self.effects);
+        if outcome.is_ok() {
+            self.note_accepted(action);
+        }
         self.apply(ctx);
+        self.metrics
+            .action(action.kind, outcome.is_ok(), started.elapsed());
         outcome
+    }
+
+    /// Remembers what the supervisor needs of an accepted operator action.
+    fn note_accepted(&mut self, action: &Action) {
+        match action.kind {
+            ActionKind::Start => {
+                let mut start = action.clone();
+                start.when = None;
+                self.last_start = Some(start);
+                self.ending_on_request = false;
+                self.start_when_idle = false;
+            }
+            ActionKind::Reset => {
+                self.ending_on_request = true;
+                self.start_when_idle = false;
+                self.tell_supervisor(ChildEventKind::OperatorReset);
+            }
+            ActionKind::Stop | ActionKind::Shutdown => self.ending_on_request = true,
+            _ => {}
+        }
+    }
+
+    fn tell_supervisor(&self, event: ChildEventKind) {
+        if let Some(supervisor) = &self.supervisor {
+            supervisor.do_send(ChildEvent {
+                uuid: self.uuid().to_owned(),
+                event,
+            });
+        }
+    }
+
+    /// Reports transitions the supervisor acts on, and starts again after
+    /// a supervisor's reset when asked to.
+    fn on_transition(
+        &mut self,
+        from: State,
+        to: State,
+        error: Option<&ErrorInfo>,
+        ctx: &mut Context<Self>,
+    ) {
+        match to {
+            State::Error => {
+                if let Some(error) = error.filter(|e| e.code.is_failure()) {
+                    self.start_when_idle = false;
+                    self.tell_supervisor(ChildEventKind::Exited(Exit::Failed(error.clone())));
+                }
+            }
+            State::Idle if self.start_when_idle => {
+                self.start_when_idle = false;
+                ctx.notify(StartAgain);
+            }
+            State::Idle
+                if !self.ending_on_request
+                    && matches!(
+                        from,
+                        State::Running | State::Stopping | State::Paused | State::Pausing
+                    ) =>
+            {
+                self.tell_supervisor(ChildEventKind::Exited(Exit::Completed));
+            }
+            _ => {}
+        }
     }
 
     /// Publishes and schedules what the driver asked for.
@@ -188,7 +318,15 @@ impl IcActor {
         let mut effects = std::mem::take(&mut self.effects);
         for effect in effects.drain(..) {
             match effect {
-                Effect::Publish { state, error } => self.publish(state, error.as_ref()),
+                Effect::Publish { state, error } => self.publish(state, error.as_ref(), ctx),
+                Effect::Spawn { task, generation } => {
+                    ctx.spawn(task.0.into_actor(self).map(move |output, actor, ctx| {
+                        actor
+                            .driver
+                            .task_done(generation, output, &mut actor.effects);
+                        actor.apply(ctx);
+                    }));
+                }
                 Effect::Schedule {
                     after,
                     token,
@@ -206,10 +344,13 @@ impl IcActor {
         self.effects = effects;
     }
 
-    fn publish(&mut self, state: State, error: Option<&ErrorInfo>) {
+    fn publish(&mut self, state: State, error: Option<&ErrorInfo>, ctx: &mut Context<Self>) {
         if state != self.published {
-            tracing::info!(uuid = self.uuid(), from = %self.published, to = %state, "state transition");
+            let from = self.published;
+            self.metrics.state_changed(from, state);
+            tracing::info!(uuid = self.uuid(), %from, to = %state, "state transition");
             self.published = state;
+            self.on_transition(from, state, error, ctx);
         }
         if let Some(error) = error {
             tracing::warn!(uuid = self.uuid(), state = %state, %error, "error published");
@@ -219,7 +360,12 @@ impl IcActor {
     }
 
     fn status(&self, state: State, error: Option<&ErrorInfo>) -> Vec<u8> {
-        let extra = self.children.as_ref().map(Children::status_fields);
+        let mut extra = self.children.as_ref().map(Children::status_fields);
+        if self.restarts > 0 {
+            extra
+                .get_or_insert_with(Map::new)
+                .insert("restarts".into(), self.restarts.into());
+        }
         self.driver.status_json(state, error, extra)
     }
 }
@@ -229,7 +375,12 @@ impl Actor for IcActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(children) = self.children.as_mut() {
-            for spec in std::mem::take(&mut self.initial_children) {
+            children.own_addr = Some(ctx.address());
+            let restored = children.env.store.take_restored(&children.own_uuid);
+            for spec in std::mem::take(&mut self.initial_children)
+                .into_iter()
+                .chain(restored)
+            {
                 let uuid = spec.uuid().to_owned();
                 if let Err(error) = children.create(spec) {
                     tracing::error!(%uuid, %error, "configured component not created");
@@ -237,7 +388,10 @@ impl Actor for IcActor {
             }
         }
         self.published = self.driver.state();
-        self.driver.publish_current(&mut self.effects);
+        match self.failure.take() {
+            Some(error) => self.driver.fail(error, &mut self.effects),
+            None => self.driver.publish_current(&mut self.effects),
+        }
         self.apply(ctx);
         // Spread heartbeats over half a period so that many components do
         // not publish in bursts; the first comes no sooner than half a
@@ -298,6 +452,7 @@ impl Handler<Remove> for IcActor {
             children.remove_all();
         }
         self.driver.remove(&mut self.effects);
+        self.retired = true;
         self.apply(ctx);
         ctx.stop();
     }
@@ -315,16 +470,120 @@ impl Handler<StopComponent> for IcActor {
         let stopped = futures_util::future::join_all(
             children.into_iter().map(|child| child.send(StopComponent)),
         );
+        self.retired = true;
         Box::pin(stopped.into_actor(self).map(|_, actor, ctx| {
             actor.driver.release();
-            if actor.children.is_some() {
-                actor
-                    .driver
-                    .force_state(State::Shutdown, &mut actor.effects);
-                actor.apply(ctx);
-            }
+            // Every component's final state, simulators' too (issue 5).
+            actor
+                .driver
+                .force_state(State::Shutdown, &mut actor.effects);
+            actor.apply(ctx);
             ctx.stop();
         }))
+    }
+}
+
+/// Internal: start again after a supervisor's reset reached `idle`.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct StartAgain;
+
+impl Handler<StartAgain> for IcActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StartAgain, ctx: &mut Context<Self>) {
+        let Some(start) = self.last_start.clone() else {
+            return;
+        };
+        tracing::info!(uuid = self.uuid(), "starting again after the restart");
+        if let Err(error) = self.act(&start, ctx) {
+            tracing::warn!(uuid = self.uuid(), %error, "start after the restart refused");
+        }
+    }
+}
+
+impl Handler<Restart> for IcActor {
+    type Result = ();
+
+    fn handle(&mut self, Restart { start, expected }: Restart, ctx: &mut Context<Self>) {
+        if self.driver.state() != expected {
+            tracing::info!(uuid = self.uuid(), state = %self.driver.state(), "restart dropped: the component moved on during the backoff");
+            return;
+        }
+        self.restarts += 1;
+        self.metrics.restarted();
+        self.ending_on_request = true;
+        let manager = self.children.as_mut().map(|c| c as &mut dyn ManagerOps);
+        let outcome =
+            self.driver
+                .handle(&Action::new(ActionKind::Reset), manager, &mut self.effects);
+        // Set after the reset's own transitions: a reset that reaches
+        // `idle` at once has published it already.
+        let idle_now = self.driver.state() == State::Idle;
+        self.start_when_idle = start && outcome.is_ok() && !idle_now;
+        self.apply(ctx);
+        match outcome {
+            Ok(()) if start && idle_now => ctx.notify(StartAgain),
+            Ok(()) => {}
+            Err(error) => tracing::error!(uuid = self.uuid(), %error, "restart: reset refused"),
+        }
+    }
+}
+
+impl Handler<GiveUp> for IcActor {
+    type Result = ();
+
+    fn handle(&mut self, GiveUp(error): GiveUp, ctx: &mut Context<Self>) {
+        self.start_when_idle = false;
+        self.driver.fail(error, &mut self.effects);
+        self.apply(ctx);
+    }
+}
+
+impl Handler<ChildEvent> for IcActor {
+    type Result = ();
+
+    fn handle(&mut self, ChildEvent { uuid, event }: ChildEvent, _: &mut Context<Self>) {
+        let Some(children) = self.children.as_mut() else {
+            return;
+        };
+        let outcome = match event {
+            ChildEventKind::OperatorReset => {
+                children.supervised.clear(&uuid);
+                Outcome::Handled
+            }
+            ChildEventKind::Escalated(reason) => Outcome::Escalate(reason),
+            ChildEventKind::Exited(exit) => match children.managed.get(&uuid) {
+                Some(child) => supervisor::on_exit(
+                    &mut children.supervised,
+                    &uuid,
+                    &exit,
+                    child.clone().recipient(),
+                    child.clone().recipient(),
+                ),
+                None => Outcome::Handled,
+            },
+            ChildEventKind::ActorDied { spec, managed_by } => {
+                children.respawn(*spec, managed_by);
+                Outcome::Handled
+            }
+        };
+        if let Outcome::Escalate(reason) = outcome {
+            self.tell_supervisor(ChildEventKind::Escalated(reason));
+        }
+    }
+}
+
+impl Drop for IcActor {
+    fn drop(&mut self) {
+        if self.retired || self.env.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        tracing::error!(uuid = self.uuid(), "component actor stopped unexpectedly");
+        self.tell_supervisor(ChildEventKind::ActorDied {
+            spec: Box::new(self.driver.spec().clone()),
+            managed_by: self.driver.managed_by().map(str::to_owned),
+        });
     }
 }
 
@@ -336,6 +595,11 @@ pub struct Children {
     env: Arc<ActorEnv>,
     /// uuid -> actor, in creation order.
     managed: IndexMap<String, Addr<IcActor>>,
+    /// The restart history of each of them.
+    supervised: Supervised,
+    /// The manager's own address (set when its actor starts): the
+    /// supervisor its components report to.
+    own_addr: Option<Addr<IcActor>>,
 }
 
 impl Children {
@@ -352,8 +616,45 @@ impl Children {
 
     fn remove_all(&mut self) {
         for (uuid, child) in self.managed.drain(..) {
+            if let Err(error) = self.env.store.deleted(&uuid) {
+                tracing::error!(%uuid, %error, "definition not removed");
+            }
             self.env.directory.write().remove(&uuid);
             child.do_send(Remove);
+        }
+    }
+}
+
+impl Children {
+    /// Rebuilds a component whose actor died, in `error` with the reason;
+    /// its supervision then resets it like any failed component.
+    fn respawn(&mut self, spec: ComponentSpec, managed_by: Option<String>) {
+        let uuid = spec.uuid().to_owned();
+        if !self.managed.contains_key(&uuid) {
+            return;
+        }
+        self.env.directory.write().remove(&uuid);
+        let supervisor = self.own_addr.clone().map(Addr::recipient);
+        let failure = ErrorInfo::new(
+            ErrorCode::Crashed,
+            "the component's actor stopped unexpectedly; it was rebuilt from its definition",
+        );
+        match IcActor::spawn_inner(
+            &self.env,
+            spec,
+            managed_by,
+            supervisor,
+            Vec::new(),
+            Some(failure),
+        ) {
+            Ok(addr) => {
+                self.managed.insert(uuid, addr);
+            }
+            Err(error) => {
+                tracing::error!(%uuid, %error, "component could not be rebuilt");
+                self.managed.shift_remove(&uuid);
+                self.supervised.remove(&uuid);
+            }
         }
     }
 }
@@ -361,14 +662,30 @@ impl Children {
 impl ManagerOps for Children {
     fn create(&mut self, spec: ComponentSpec) -> Result<(), ErrorInfo> {
         let uuid = spec.uuid().to_owned();
-        let addr = IcActor::spawn(&self.env, spec, Some(self.own_uuid.clone()))?;
+        let durable = spec.clone();
+        let supervision = SupervisionSpec::from_properties(&spec.properties)?;
+        let is_manager = spec.identity.category == "manager";
+        let supervisor = self.own_addr.clone().map(Addr::recipient);
+        let addr = IcActor::spawn(&self.env, spec, Some(self.own_uuid.clone()), supervisor)?;
+        if let Err(error) = self.env.store.created(&durable, &self.own_uuid) {
+            self.env.directory.write().remove(&uuid);
+            addr.do_send(Remove);
+            return Err(error.into());
+        }
         tracing::info!(%uuid, manager = %self.own_uuid, "component created");
+        self.supervised
+            .insert(uuid.clone(), supervision, is_manager);
         self.managed.insert(uuid, addr);
         Ok(())
     }
 
     fn delete(&mut self, uuid: &str) -> Result<(), ErrorInfo> {
+        // A client's text is echoed cut (a uuid is far shorter).
+        let uuid: &str = &villas_sdk::protocol::action::echo(uuid);
         let canonical = villas_sdk::spec::canonical_uuid(uuid);
+        if self.managed.contains_key(&canonical) {
+            self.env.store.deleted(&canonical)?;
+        }
         let Some(child) = self.managed.shift_remove(&canonical) else {
             return Err(ErrorInfo::new(
                 ErrorCode::UnknownComponent,
@@ -377,6 +694,7 @@ impl ManagerOps for Children {
             .with("uuid", uuid));
         };
         self.env.directory.write().remove(&canonical);
+        self.supervised.remove(&canonical);
         child.do_send(Remove);
         tracing::info!(uuid = %canonical, manager = %self.own_uuid, "component deleted");
         Ok(())
@@ -384,5 +702,97 @@ impl ManagerOps for Children {
 
     fn managed(&self) -> Vec<String> {
         self.managed.keys().cloned().collect()
+    }
+}
+
+/// Test only: makes the actor panic outside kind code, as a bug in the
+/// daemon would.
+#[cfg(test)]
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PanicForTest;
+
+#[cfg(test)]
+impl Handler<PanicForTest> for IcActor {
+    type Result = ();
+
+    fn handle(&mut self, _: PanicForTest, _: &mut Context<Self>) {
+        panic!("test: the actor itself panicked");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{from_text, Format};
+
+    /// A manager whose dummy's actor dies: the manager rebuilds it from its
+    /// definition, in `error`, and resets it; the manager lives on.
+    #[actix::test]
+    async fn a_dead_component_actor_is_rebuilt_by_its_manager_and_reset() {
+        let kinds = KindRegistry::new(villas_actors::builtin_kinds()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let manager = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a01";
+        let child = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a02";
+        let yaml = format!(
+            "uuid: {manager}\nstate_dir: {}\ncomponents:\n- {{category: simulator, type: dummy, uuid: {child}, transition_delay: 0.01, restart_backoff: {{initial: 0.01, max: 0.02}}}}\n",
+            dir.path().display()
+        );
+        let mut settings = from_text(&yaml, Format::Yaml, &kinds).unwrap();
+        let store = crate::store::Store::open(&settings).unwrap();
+        let (publisher, mut outbox) = crate::bus::Publisher::channel();
+        let metrics = villas_metrics::Metrics::new(&villas_metrics::BuildInfo {
+            version: "test".into(),
+            profile: "debug",
+        })
+        .unwrap();
+        let env = Arc::new(ActorEnv {
+            kinds,
+            directory: crate::directory::new_directory(),
+            publisher,
+            host: Arc::new(HostInfo::detect("test")),
+            heartbeat: Duration::from_secs(3600),
+            stopping: AtomicBool::new(false),
+            store,
+            metrics: Arc::new(metrics),
+        });
+        let children: Vec<ComponentSpec> = std::mem::take(&mut settings.components)
+            .into_iter()
+            .map(|c| c.spec)
+            .collect();
+        let manager_spec = ComponentSpec::from_properties(
+            serde_json::json!({"category": "manager", "type": "generic", "uuid": manager})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        )
+        .unwrap();
+        let top =
+            IcActor::spawn_with_children(&env, manager_spec, Some(manager.into()), None, children)
+                .unwrap();
+        let mut states = Vec::new();
+        let mut next_state = async || loop {
+            match outbox.recv().await {
+                Some(crate::bus::Outgoing::Status { headers, body })
+                    if headers.uuid.as_deref() == Some(child) =>
+                {
+                    let status: Value = serde_json::from_slice(&body).unwrap();
+                    return status["status"]["state"].as_str().unwrap().to_owned();
+                }
+                Some(_) => continue,
+                None => panic!("outbox closed"),
+            }
+        };
+        states.push(next_state().await);
+        let first = env.directory.read().get(child).unwrap().target.clone();
+        first.do_send(PanicForTest);
+        for _ in 0..3 {
+            states.push(next_state().await);
+        }
+        assert_eq!(states, ["idle", "error", "resetting", "idle"]);
+        let rebuilt = env.directory.read().get(child).unwrap().target.clone();
+        assert!(!rebuilt.eq(&first), "the same actor answered");
+        assert!(top.connected(), "the manager died too");
+        assert!(rebuilt.send(GetStatus).await.is_ok());
     }
 }

@@ -36,6 +36,40 @@ pub enum DaemonError {
     /// A configured component could not be started.
     #[error("cannot start the components: {0}")]
     Components(villas_sdk::ErrorInfo),
+    /// Supervision gave up (a manager's restart budget is spent): the
+    /// daemon stopped in order and exits with `EXIT_ESCALATED`.
+    #[error("supervision escalated: {0}")]
+    Escalated(String),
+    /// The state directory cannot be used.
+    #[error("state directory: {0}")]
+    State(#[from] crate::store::StoreError),
+    /// The metrics registry could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] villas_metrics::MetricsError),
+}
+
+impl DaemonError {
+    /// The process exit code: 78 (`EX_CONFIG`) when the configuration or
+    /// the state directory must be changed, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DaemonError::State(error) if error.is_config() => crate::settings::EXIT_CONFIG as u8,
+            DaemonError::Escalated(_) => crate::root::EXIT_ESCALATED,
+            _ => 1,
+        }
+    }
+}
+
+/// What `villas_controller_build_info` reports about this binary.
+fn build_info() -> villas_metrics::BuildInfo {
+    villas_metrics::BuildInfo {
+        version: VERSION.to_owned(),
+        profile: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    }
 }
 
 /// Runs until `shutdown` completes. Must be called inside an actix system.
@@ -45,21 +79,26 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let started = Instant::now();
+    let store = crate::store::Store::open(&settings)?;
     let host = Arc::new(HostInfo::detect(VERSION));
     let directory = new_directory();
     let (publisher, outbox) = Publisher::channel();
+    let metrics = Arc::new(villas_metrics::Metrics::new(&build_info())?);
 
+    // Readiness (sd_notify) waits for the bus topology; see below.
+    let mut linked = None;
     let (bus, bus_name) = match &settings.broker {
         Some(amqp) => {
             tracing::info!(url = %redact_url(&amqp.url), exchange = %amqp.exchange, "using the AMQP bus");
-            (
-                Some(AmqpBus::new(amqp.clone(), directory.clone(), outbox).start()),
-                "amqp",
-            )
+            let amqp_bus = AmqpBus::new(amqp.clone(), directory.clone(), outbox)
+                .with_metrics(metrics.daemon().clone());
+            linked = Some(amqp_bus.link_watch());
+            (Some(amqp_bus.start()), "amqp")
         }
         None => {
             tracing::info!("no broker configured: using the in-process bus; the HTTP API is the control surface");
             local::spawn(outbox);
+            metrics.daemon().bus_up(); // the in-process bus is always up
             (None, "local")
         }
     };
@@ -70,13 +109,17 @@ pub async fn run(
         publisher,
         host: host.clone(),
         heartbeat: settings.heartbeat,
+        stopping: std::sync::atomic::AtomicBool::new(false),
+        store,
+        metrics: metrics.clone(),
     });
     let managers = std::mem::take(&mut settings.managers);
     let components = std::mem::take(&mut settings.components);
     let (manager_count, component_count) = (managers.len(), components.len());
-    let root = Root::build(env, &settings.uuid, managers, components, bus)
-        .map_err(DaemonError::Components)?
-        .start();
+    let (escalation, escalated) = tokio::sync::oneshot::channel();
+    let intake = bus.clone();
+    let root = Root::start_tree(env, &settings.uuid, managers, components, bus, escalation)
+        .map_err(DaemonError::Components)?;
     tracing::info!(uuid = %settings.uuid, configured_managers = manager_count, configured_components = component_count, "supervision tree started");
 
     let api = match &settings.api {
@@ -87,6 +130,8 @@ pub async fn run(
                 host,
                 started,
                 bus: bus_name,
+                metrics: metrics.clone(),
+                auth: api.auth.clone(),
             };
             let (handle, addr) =
                 api::serve(api.listen, state).map_err(|source| DaemonError::ApiBind {
@@ -99,8 +144,19 @@ pub async fn run(
         None => None,
     };
 
-    shutdown.await;
+    // The HTTP port is bound: READY=1 once the bus topology is declared.
+    crate::notify::ready_when_linked(linked);
+
+    let escalated = tokio::select! {
+        () = shutdown => None,
+        Ok(reason) = escalated => Some(reason),
+    };
     tracing::info!("stopping");
+    crate::notify::stopping();
+    if let Some(bus) = intake {
+        // No new actions from the bus; what was dispatched still runs.
+        let _ = bus.send(crate::bus::amqp::StopIntake).await;
+    }
     let _ = root
         .send(Shutdown {
             deadline: SHUTDOWN_DEADLINE,
@@ -110,5 +166,8 @@ pub async fn run(
         api.stop(true).await;
     }
     tracing::info!("stopped");
-    Ok(())
+    match escalated {
+        Some(reason) => Err(DaemonError::Escalated(reason)),
+        None => Ok(()),
+    }
 }

@@ -1,7 +1,7 @@
 //! The program behind the `villas-controller` binary: parses the command
-//! line, sets up logging, loads the settings and runs the daemon or checks
-//! the configuration. A lab that adds its own kinds calls
-//! [`main_with_kinds`] from its own `main`.
+//! line, sets up logging, loads the settings and runs the daemon, checks
+//! the configuration or runs a client command (`crate::client`). A lab
+//! that adds its own kinds calls [`main_with_kinds`] from its own `main`.
 
 use crate::cli::{Cli, Command};
 use crate::kinds::KindRegistry;
@@ -18,7 +18,11 @@ use villas_sdk::Kind;
 /// configuration checks, the exit codes and the signal handling unchanged.
 pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(&cli.level, cli.log_format);
+    let level = match &cli.command {
+        Command::Client(_) => crate::client::log_filter(&cli.level),
+        _ => cli.level.clone(),
+    };
+    telemetry::init(&level, cli.log_format);
     let kinds = match KindRegistry::new(kinds) {
         Ok(kinds) => kinds,
         Err(error) => {
@@ -26,7 +30,7 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let file = settings::find_config_file(cli.config.as_deref());
+    let file = settings::find_config_file(cli.config_file());
     let settings = match settings::load(file.as_deref(), cli.broker.as_deref(), &kinds) {
         Ok(settings) => settings,
         Err(error) => {
@@ -36,7 +40,7 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
         }
     };
     match cli.command {
-        Command::CheckConfig => {
+        Command::CheckConfig(_) => {
             println!(
                 "configuration OK: {} (uuid {}, broker {}, {} manager(s), {} component(s))",
                 file.as_deref()
@@ -51,14 +55,16 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Daemon => {
+        Command::Client(command) => crate::client::main(*command, &settings),
+        Command::Daemon(_) => {
             let system = actix::System::new();
             let result = system.block_on(daemon::run(settings, kinds, shutdown_signal()));
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
+                    let code = error.exit_code();
                     tracing::error!(error = %anyhow::Error::from(error), "daemon failed");
-                    ExitCode::FAILURE
+                    ExitCode::from(code)
                 }
             }
         }

@@ -14,7 +14,7 @@
 //! │              through the Directory; publish loop for status messages
 //! │              (or the in-process bus when no broker is configured)
 //! ├── HTTP API (actix-web, 1 worker thread) ── looks components up in the Directory
-//! └── Root ── owns the top managers and the ordered shutdown
+//! └── Root ── owns and supervises the top managers; the ordered shutdown
 //!     ├── IcActor: manager/generic (daemon uuid, managed_by = itself)
 //!     │   ├── IcActor: simulator/dummy      (managed_by = manager)
 //!     │   └── IcActor: ...                  (created by `create`)
@@ -23,17 +23,27 @@
 //!
 //! Every IC is an actor driving its kind through `villas_sdk::Driver`; a
 //! manager is an IC actor that also owns its components' actors
-//! ([`component_actor::Children`]).
+//! ([`component_actor::Children`]) and supervises them: failures, finished
+//! runs, operator resets and actor deaths are reported to it
+//! ([`supervisor::ChildEvent`]); it restarts through `reset` after a
+//! backoff within a restart budget ([`supervision`]), and escalates a
+//! manager's spent budget towards the root, which stops the daemon with
+//! exit code 70 (`docs/supervision.md`).
 
 pub mod api;
 pub mod bus;
 pub mod cli;
+pub mod client;
 pub mod component_actor;
 pub mod daemon;
 pub mod directory;
 pub mod entry;
 pub mod kinds;
+pub mod notify;
 pub mod root;
 pub mod routing;
 pub mod settings;
+pub mod store;
+pub mod supervision;
+pub mod supervisor;
 pub mod telemetry;

@@ -29,9 +29,16 @@ struct RawSettings {
     /// a configured generic manager may carry the same uuid.
     #[serde(default)]
     uuid: Option<String>,
-    /// Working directory for components (the reference's `workdir`).
+    /// State directory: stored components and every component's data
+    /// directory (see `crate::store`).
+    #[serde(default)]
+    state_dir: Option<PathBuf>,
+    /// Deprecated alias of `state_dir` (the reference's `workdir`).
     #[serde(default)]
     workdir: Option<PathBuf>,
+    /// State section.
+    #[serde(default)]
+    state: RawState,
     /// Broker section.
     #[serde(default)]
     broker: RawBroker,
@@ -62,6 +69,9 @@ struct RawBroker {
     reconnect_max: Option<f64>,
     /// Largest message body accepted, bytes.
     max_body_bytes: Option<usize>,
+    /// `[broker.tls]`: CA file, client certificate and key (amqps:// only).
+    #[serde(default)]
+    tls: Option<crate::bus::connect::TlsFiles>,
 }
 
 /// `[api]`.
@@ -74,6 +84,22 @@ struct RawApi {
     port: Option<u16>,
     /// Bind address.
     bind: Option<String>,
+    /// File holding the bearer token the API requires (none: no auth).
+    token_file: Option<PathBuf>,
+    /// Name of an environment variable holding the bearer token.
+    token_env: Option<String>,
+    /// With a token: `/api/v1/health` answers without it (default true).
+    open_health: Option<bool>,
+    /// With a token: `/metrics` answers without it (default false).
+    open_metrics: Option<bool>,
+}
+
+/// `[state]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    /// Remove a component's data directory when it is deleted.
+    delete_data: Option<bool>,
 }
 
 /// `[status]`.
@@ -99,6 +125,18 @@ pub struct ConfiguredComponent {
 pub struct ApiSettings {
     /// Where to listen.
     pub listen: SocketAddr,
+    /// Bearer-token authentication (`None`: the API is open).
+    pub auth: Option<crate::api::auth::ApiAuth>,
+}
+
+/// Where the daemon keeps what must survive a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSettings {
+    /// The state directory (`state_dir`).
+    pub dir: PathBuf,
+    /// `state.delete_data`: `delete` removes the component's data directory
+    /// too (default: it is kept).
+    pub delete_data: bool,
 }
 
 /// Validated settings.
@@ -108,8 +146,8 @@ pub struct Settings {
     pub source: Option<PathBuf>,
     /// The daemon's uuid.
     pub uuid: String,
-    /// Working directory for components.
-    pub workdir: Option<PathBuf>,
+    /// The state directory and what `delete` does with data.
+    pub state: StateSettings,
     /// The broker; `None`: the in-process bus.
     pub broker: Option<AmqpSettings>,
     /// The HTTP API; `None`: disabled.
@@ -211,13 +249,66 @@ pub fn load(
             file: file_name.clone(),
             message: e.to_string(),
         })?;
+    from_value(
+        merged,
+        file.map(Path::to_owned),
+        &file_name,
+        broker_url,
+        kinds,
+    )
+}
+
+/// The format of a configuration text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// TOML.
+    Toml,
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+/// Validates the settings in the text of a configuration file, without the
+/// environment overrides: the loader's core, for tests and the fuzzer.
+/// Never panics, whatever the text.
+pub fn from_text(
+    text: &str,
+    format: Format,
+    kinds: &KindRegistry,
+) -> Result<Settings, SettingsError> {
+    let file_name = "<text>";
+    let format = match format {
+        Format::Toml => config::FileFormat::Toml,
+        Format::Yaml => config::FileFormat::Yaml,
+        Format::Json => config::FileFormat::Json,
+    };
+    let merged = config::Config::builder()
+        .add_source(config::File::from_str(text, format))
+        .build()
+        .and_then(|c| c.try_deserialize::<Value>())
+        .map_err(|e| SettingsError::Load {
+            file: file_name.to_owned(),
+            message: e.to_string(),
+        })?;
+    from_value(merged, None, file_name, None, kinds)
+}
+
+/// Checks the merged raw document key by key, then validates it.
+fn from_value(
+    merged: Value,
+    source: Option<PathBuf>,
+    file_name: &str,
+    broker_url: Option<&str>,
+    kinds: &KindRegistry,
+) -> Result<Settings, SettingsError> {
     let raw: RawSettings =
         serde_path_to_error::deserialize(merged).map_err(|e| SettingsError::Invalid {
-            file: file_name.clone(),
+            file: file_name.to_owned(),
             key: e.path().to_string(),
             message: e.into_inner().to_string(),
         })?;
-    validate(raw, file.map(Path::to_owned), &file_name, broker_url, kinds)
+    validate(raw, source, file_name, broker_url, kinds)
 }
 
 fn validate(
@@ -232,11 +323,17 @@ fn validate(
         key: key.to_owned(),
         message,
     };
+    let state = state_settings(raw.state_dir, raw.workdir, raw.state.delete_data)
+        .map_err(|(key, message)| invalid(key, message))?;
     let uuid = match raw.uuid.as_deref() {
         Some(text) => {
             uuid::Uuid::parse_str(text).map_err(|e| invalid("uuid", format!("not a uuid: {e}")))?
         }
-        None => default_uuid(),
+        None => match crate::store::stored_daemon_uuid(&state.dir) {
+            Ok(Some(stored)) => stored,
+            Ok(None) => default_uuid(),
+            Err(error) => return Err(invalid("uuid", error.to_string())),
+        },
     }
     .hyphenated()
     .to_string();
@@ -286,6 +383,8 @@ fn validate(
                 reconnect_min: Duration::from_millis(200),
                 reconnect_max: seconds("broker.reconnect_max", raw.broker.reconnect_max, 5.0)?,
                 max_body_bytes: raw.broker.max_body_bytes.unwrap_or(1 << 20),
+                tls: crate::bus::connect::checked(raw.broker.tls, &url)
+                    .map_err(|(key, message)| invalid(key, message))?,
             })
         }
     };
@@ -295,8 +394,18 @@ fn validate(
         let ip: IpAddr = bind
             .parse()
             .map_err(|_| invalid("api.bind", format!("not an IP address: {bind:?}")))?;
+        let token = crate::api::auth::load_token(
+            raw.api.token_file.as_deref(),
+            raw.api.token_env.as_deref(),
+        )
+        .map_err(|e| invalid(e.key, e.message))?;
         Some(ApiSettings {
             listen: SocketAddr::new(ip, raw.api.port.unwrap_or(8089)),
+            auth: token.map(|token| crate::api::auth::ApiAuth {
+                token,
+                open_health: raw.api.open_health.unwrap_or(true),
+                open_metrics: raw.api.open_metrics.unwrap_or(false),
+            }),
         })
     } else {
         None
@@ -339,6 +448,8 @@ fn validate(
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             registered.kind.build(&spec)
         }));
+        crate::supervision::SupervisionSpec::from_properties(&spec.properties)
+            .map_err(|e| invalid(&key(""), e.message))?;
         match built {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(invalid(&key(""), e.message)),
@@ -383,13 +494,57 @@ fn validate(
     Ok(Settings {
         source,
         uuid,
-        workdir: raw.workdir,
+        state,
         broker,
         api,
         heartbeat,
         managers,
         components,
     })
+}
+
+/// The state settings: `state_dir` (or its deprecated alias `workdir`),
+/// else `$XDG_DATA_HOME/villas-controller`, else
+/// `~/.local/share/villas-controller`. Errors name the key.
+fn state_settings(
+    state_dir: Option<PathBuf>,
+    workdir: Option<PathBuf>,
+    delete_data: Option<bool>,
+) -> Result<StateSettings, (&'static str, String)> {
+    if workdir.is_some() {
+        tracing::warn!("the setting `workdir` is deprecated: use `state_dir`");
+    }
+    let dir = match (state_dir, workdir) {
+        (Some(dir), Some(old)) if dir != old => {
+            return Err((
+                "workdir",
+                "set only state_dir (workdir is its deprecated alias)".into(),
+            ))
+        }
+        (Some(dir), _) | (None, Some(dir)) => dir,
+        (None, None) => default_state_dir().ok_or((
+            "state_dir",
+            "not set, and neither XDG_DATA_HOME nor HOME is set to derive it from".into(),
+        ))?,
+    };
+    if dir.as_os_str().is_empty() {
+        return Err(("state_dir", "must not be empty".into()));
+    }
+    Ok(StateSettings {
+        dir,
+        delete_data: delete_data.unwrap_or(false),
+    })
+}
+
+/// `$XDG_DATA_HOME/villas-controller`, else `~/.local/share/villas-controller`.
+fn default_state_dir() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_DATA_HOME") {
+        Some(home) if !home.is_empty() => PathBuf::from(home),
+        _ => PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?)
+            .join(".local")
+            .join("share"),
+    };
+    Some(base.join("villas-controller"))
 }
 
 /// A uuid derived from the host name, stable across restarts.
@@ -462,5 +617,46 @@ mod tests {
         let settings = load(None, None, &kinds()).unwrap();
         assert!(settings.api.is_some());
         assert_eq!(settings.heartbeat, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn state_dir_and_its_deprecated_alias() {
+        let state = |text: &str| from_text(text, Format::Toml, &kinds()).map(|s| s.state);
+        let set = state("state_dir = \"/srv/v\"\n[state]\ndelete_data = true\n").unwrap();
+        assert_eq!(set.dir, PathBuf::from("/srv/v"));
+        assert!(set.delete_data);
+        assert_eq!(
+            state("workdir = \"/srv/w\"\n").unwrap().dir,
+            PathBuf::from("/srv/w")
+        );
+        assert!(!state("workdir = \"/srv/w\"\n").unwrap().delete_data);
+        assert!(state("workdir = \"/a\"\nstate_dir = \"/a\"\n").is_ok());
+        let Err(SettingsError::Invalid { key, .. }) =
+            state("workdir = \"/a\"\nstate_dir = \"/b\"\n")
+        else {
+            panic!("conflicting state_dir and workdir accepted")
+        };
+        assert_eq!(key, "workdir");
+        assert!(state("state_dir = \"\"\n").is_err());
+        assert!(state("[state]\nkeep = 1\n").is_err());
+    }
+
+    #[test]
+    fn a_stored_uuid_is_the_daemon_uuid_unless_one_is_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = "3ddd318e-fee1-46d7-bff4-7c064d640d4e";
+        std::fs::write(dir.path().join("uuid"), format!("{stored}\n")).unwrap();
+        let text = format!("state_dir = {:?}\n", dir.path());
+        let settings = from_text(&text, Format::Toml, &kinds()).unwrap();
+        assert_eq!(settings.uuid, stored);
+        let configured = format!("uuid = \"0e5a3b38-3a39-4d3b-a2c5-4f5ae8a5f7a4\"\n{text}");
+        let settings = from_text(&configured, Format::Toml, &kinds()).unwrap();
+        assert_eq!(settings.uuid, "0e5a3b38-3a39-4d3b-a2c5-4f5ae8a5f7a4");
+        std::fs::write(dir.path().join("uuid"), "garbage").unwrap();
+        let Err(SettingsError::Invalid { key, .. }) = from_text(&text, Format::Toml, &kinds())
+        else {
+            panic!("a corrupt uuid file accepted")
+        };
+        assert_eq!(key, "uuid");
     }
 }

@@ -61,6 +61,8 @@ impl Daemon {
             .arg("info,villas_controller=debug")
             .arg("daemon")
             .env_remove("RUST_LOG")
+            // A state directory of its own unless the config names one.
+            .env("XDG_DATA_HOME", dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
