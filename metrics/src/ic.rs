@@ -20,19 +20,8 @@ use villas_sdk::{ActionKind, ComponentSpec, State};
 
 /// The states of the state set: every state but `gone` (a deleted IC's
 /// series are removed instead).
-const STATES: [State; 11] = [
-    State::Idle,
-    State::Starting,
-    State::Running,
-    State::Pausing,
-    State::Paused,
-    State::Resuming,
-    State::Stopping,
-    State::Resetting,
-    State::ShuttingDown,
-    State::Shutdown,
-    State::Error,
-];
+const STATES: &[State] = State::ALL.split_at(State::ALL.len() - 1).0;
+const _: () = assert!(matches!(State::ALL[State::ALL.len() - 1], State::Gone));
 
 const ACTIONS: usize = ActionKind::ALL.len();
 
