@@ -619,23 +619,18 @@ async fn broker_restart_keeps_simulations_and_publishes_only_the_latest_status()
         .await
         .unwrap();
     assert_eq!(answer["status"]["state"], "starting", "{answer}");
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let status: Value = http
-            .get(format!("{base}/component/{b}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if status["status"]["state"] == "running" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "b never ran: {status}");
-        // The in-process state has no event to await from here.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The daemon logs every transition: await b's move to running there.
+    lab.daemon
+        .wait_log(&format!("uuid=\"{b}\" from=starting to=running"));
+    let status: Value = http
+        .get(format!("{base}/component/{b}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"]["state"], "running", "{status}");
     // The daemon keeps retrying, with a growing backoff.
     lab.daemon.wait_log("broker not reachable; retrying");
 
