@@ -141,6 +141,52 @@ async fn ready_once_topology_and_http_are_up_then_stopping() {
     assert_eq!(daemon.wait_exit(), Some(0));
 }
 
+/// A clean stop logs nothing at level ERROR (log alerting would fire on
+/// every restart), and neither do the client commands' normal exits, even
+/// with lapin's own log lines let through by `RUST_LOG`.
+#[tokio::test]
+async fn a_clean_stop_logs_no_error() {
+    let exchange = test_exchange();
+    let mut client = Client::connect(&exchange).await;
+    let (uuid, sim) = (new_uuid(), new_uuid());
+    let config = config(&exchange, &uuid, &dummy(&sim, None, "Sim"))
+        .replace("api:\n  enabled: false", "api:\n  port: 0");
+    let mut daemon = Daemon::start(&config);
+    client.wait_state(&sim, "idle").await;
+    daemon.wait_log("bus connected");
+
+    let config_file = daemon.dir.path().join("config.yaml");
+    for args in [
+        &["discover", "--timeout", "1"][..],
+        &["simulator", "-u", &sim, "ping"][..],
+    ] {
+        let output = Command::new(binary())
+            .arg("-c")
+            .arg(&config_file)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        let stderr = text(&output.stderr);
+        assert!(
+            !stderr.contains(" ERROR "),
+            "{args:?} logged an error:\n{stderr}"
+        );
+    }
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+    let errors: Vec<String> = daemon
+        .whole_log()
+        .into_iter()
+        .filter(|line| line.contains(" ERROR "))
+        .collect();
+    assert!(errors.is_empty(), "a clean stop logged {errors:#?}");
+    client.close().await;
+}
+
 #[tokio::test]
 async fn no_ready_while_the_broker_is_unreachable() {
     let notify = NotifySocket::new();

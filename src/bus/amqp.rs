@@ -557,14 +557,32 @@ impl Handler<CloseBus> for AmqpBus {
         self.intake = false;
         self.set_state(BusState::Closed, "daemon stopping");
         self.link.send_replace(None);
-        self.channel = None;
+        let channel = self.channel.take();
         let connection = self.connection.take();
         ctx.stop();
-        Box::pin(async move {
-            if let Some(connection) = connection {
-                let _ = connection.close(200, "daemon stopping".into()).await;
-            }
-        })
+        Box::pin(close_link(channel, connection, "daemon stopping"))
+    }
+}
+
+/// Closes `channel`, then `connection`, each with reply code 200.
+///
+/// The order matters: lapin closes a channel by itself when the last
+/// handle on it is dropped, from a task of its own. Should that task run
+/// after `connection.close` has begun, the channel is already `Closing`,
+/// its `channel.close` fails, and lapin reports the failure as
+/// `ERROR lapin::channels: Connection error ... Closing` on every clean
+/// stop. Closing the channel first (its state leaves `Connected` at once)
+/// leaves nothing for a dropped handle to do.
+pub async fn close_link(channel: Option<Channel>, connection: Option<Connection>, reason: &str) {
+    if let Some(channel) = channel.filter(|c| c.status().connected()) {
+        if let Err(error) = channel.close(200, reason.into()).await {
+            tracing::debug!(%error, "channel already closed");
+        }
+    }
+    if let Some(connection) = connection.filter(|c| c.status().connected()) {
+        if let Err(error) = connection.close(200, reason.into()).await {
+            tracing::debug!(%error, "connection already closed");
+        }
     }
 }
 

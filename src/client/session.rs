@@ -4,7 +4,7 @@
 //! command that exits right after sending knows the broker has it).
 
 use super::{ClientError, Target};
-use crate::bus::amqp::{declare_exchange, headers_of};
+use crate::bus::amqp::{close_link, declare_exchange, headers_of};
 use crate::settings::redact_url;
 use futures_util::StreamExt;
 use lapin::options::{
@@ -195,9 +195,10 @@ impl Session {
         }
     }
 
-    /// Closes the connection politely.
+    /// Closes the channel, then the connection, politely (in that order,
+    /// so lapin logs no error: see [`close_link`]).
     pub async fn close(self) {
-        let _ = self.connection.close(200, "bye".into()).await;
+        close_link(Some(self.channel), Some(self.connection), "bye").await;
     }
 }
 

@@ -111,6 +111,22 @@ impl Daemon {
         }
     }
 
+    /// Every log line, once the process has exited and closed its stderr
+    /// (bounded).
+    pub fn whole_log(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return self.log.clone(),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("the daemon's stderr is still open after {DEADLINE:?}")
+                }
+            }
+        }
+    }
+
     /// The HTTP API's base URL, from the start-up log line.
     pub fn api_base(&mut self) -> String {
         let line = self.wait_log("api_addr=");
