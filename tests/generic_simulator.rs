@@ -17,7 +17,9 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const WHITELIST: &str = r#"["/usr/bin/(sleep|dash|bash|echo|true|cat|printf|touch)"]"#;
+/// Names resolved through PATH (`sh` is `/usr/bin/sh`: symlinks are not
+/// followed), matched up to their end.
+const WHITELIST: &str = r#"["/usr/bin/(sleep|sh|dash|bash|echo|true|cat|printf|touch)$"]"#;
 
 /// A generic simulator entry; `extra` (YAML, indented two spaces) may
 /// replace the default whitelist.
@@ -350,6 +352,59 @@ async fn executables_off_the_whitelist_and_unallowed_shells_are_refused_before_s
     lab.client.close().await;
 }
 
+/// The reference's whitelist rule on a merged-/usr system (`/bin` ->
+/// `usr/bin`, `/bin/sh` -> `dash`): entries match at the start of the
+/// executable as given or of its PATH-resolved path, symlinks not
+/// followed, and the path that matched is the one that runs.
+#[tokio::test]
+async fn the_whitelist_matches_as_the_reference_on_merged_usr() {
+    let mut lab = lab("  whitelist: ['^/bin/sh$', '/bin/true', '^echo', '/opt/tools/']\n").await;
+    // A name runs from the child's PATH (the daemon's, here).
+    let echo = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join("echo"))
+        .find(|path| path.is_file())
+        .unwrap();
+    let echo = echo.to_str().unwrap();
+    for (parameters, program) in [
+        (
+            json!({"executable": "/bin/sh", "argv": ["-c", "exit 0"]}),
+            "/bin/sh",
+        ),
+        (json!({"executable": "/bin/true"}), "/bin/true"),
+        (json!({"executable": "echo", "argv": ["hi"]}), echo),
+    ] {
+        lab.start(parameters.clone()).await;
+        let states = lab.client.states_until(&lab.sim, "idle").await;
+        assert_eq!(
+            states,
+            ["starting", "running", "stopping", "idle"],
+            "{parameters}"
+        );
+        let started = lab.daemon.wait_log(&format!("program={program} "));
+        assert!(started.contains("child process started"), "{started}");
+        lab.daemon.log.clear();
+    }
+    for (parameters, needle) in [
+        // `$` ends the match; the path as given is not resolved further.
+        (json!({"executable": "/usr/bin/dash"}), "not whitelisted"),
+        (json!({"executable": "/usr/bin/true"}), "not whitelisted"),
+        (
+            json!({"executable": "/opt/tools/../../bin/sh"}),
+            "must not contain `..`",
+        ),
+        (json!({"executable": "tools/run"}), "absolute path"),
+    ] {
+        lab.start(parameters.clone()).await;
+        let refused = lab.client.wait_error(&lab.sim, "invalid-parameters").await;
+        assert_eq!(refused.state().as_deref(), Some("idle"), "{parameters}");
+        let message = refused.body["status"]["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{parameters}: {message}");
+    }
+    lab.rest_of_lab_fine().await;
+    lab.client.close().await;
+}
+
 #[tokio::test]
 async fn shell_metacharacters_in_argv_are_passed_literally() {
     let scratch = tempfile::tempdir().unwrap();
@@ -499,7 +554,7 @@ async fn a_created_generic_simulator_runs_in_its_own_data_directory() {
             &lab.manager,
             json!({"action": "create", "parameters": {
                 "name": "Created", "category": "simulator", "type": "generic", "uuid": created,
-                "whitelist": ["/usr/bin/(dash|echo)"]
+                "whitelist": ["/usr/bin/(sh|echo)$"]
             }}),
         )
         .await;

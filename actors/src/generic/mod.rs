@@ -1,9 +1,8 @@
 //! The `generic` simulator: runs an executable as a child process per
 //! `start` (the reference's most used kind, hardened).
 //!
-//! Properties: `whitelist` (regexes; the resolved absolute path of the
-//! executable must match one in full, or the `start` is refused before
-//! anything is spawned; no whitelist, no start), `shell` (`true` allows
+//! Properties: `whitelist` (regular expressions; no whitelist, no
+//! start), `shell` (`true` allows
 //! `start` with `shell: true`), `stop_grace` (seconds between SIGTERM and
 //! SIGKILL on `stop`, default 5), `environment_allow` (names of the
 //! daemon's environment variables a child inherits; default `PATH`,
@@ -16,6 +15,24 @@
 //! `output.log`). Each run gets its own directory `runs/<id>/` in the
 //! component's data directory. Arguments are passed as argv, never
 //! through a shell unless `shell` is allowed and asked for.
+//!
+//! The whitelist, the reference's rule: each entry is a regular expression
+//! matched at the START of the text only (Python's `re.match`): `^echo`
+//! and `/sbin/ping` work, and an entry without `$` is a prefix
+//! (`/usr/bin/python3` admits `/usr/bin/python3.11` too;
+//! `^/usr/bin/python3$` only itself). An executable is admitted when an
+//! entry matches it as given OR its PATH-resolved absolute path:
+//! - an executable with a `/` must be absolute and have no `..` segment;
+//!   its resolved path is itself, symlinks NOT followed (so on a merged-/usr
+//!   system `^/bin/sh$` admits `/bin/sh`, though `/bin/sh` is a link to
+//!   `/usr/bin/dash`);
+//! - a bare name is looked up in the child's `PATH` (its absolute entries
+//!   only; the first executable file wins): `true` is admitted by
+//!   `^true$` (as given) or by `/usr/bin/true` (resolved).
+//!
+//! The path that runs is that resolved path, whichever form matched: the
+//! check and the spawn use one lookup. With `shell: true` the command
+//! text is matched as given (the reference does the same).
 //!
 //! Signals go to the child's process group: `pause` SIGTSTP, `resume`
 //! SIGCONT, `stop` SIGTERM then SIGKILL after the grace period (a paused
@@ -95,6 +112,17 @@ impl Kind for GenericKind {
     }
 
     fn build(&self, spec: &ComponentSpec) -> Result<Box<dyn Component>, ErrorInfo> {
+        Ok(Box::new(self.instance(spec)?))
+    }
+
+    fn drain(&self, grace: Duration) {
+        self.groups.terminate_all(grace);
+    }
+}
+
+impl GenericKind {
+    /// One generic simulator from its properties, checked.
+    fn instance(&self, spec: &ComponentSpec) -> Result<Generic, ErrorInfo> {
         let properties = &spec.properties;
         let whitelist = match properties.get("whitelist") {
             None | Some(Value::Null) => Vec::new(),
@@ -104,7 +132,8 @@ impl Kind for GenericKind {
                     let text = p.as_str().ok_or_else(|| {
                         invalid("property whitelist must be a list of regular expressions")
                     })?;
-                    Regex::new(&format!("^(?:{text})$"))
+                    // Anchored at the start only, as Python's `re.match`.
+                    Regex::new(&format!("^(?:{text})"))
                         .map_err(|e| invalid(format!("property whitelist: {text:?}: {e}")))
                 })
                 .collect::<Result<_, _>>()?,
@@ -147,7 +176,7 @@ impl Kind for GenericKind {
             },
             Path::to_owned,
         );
-        Ok(Box::new(Generic {
+        Ok(Generic {
             uuid: spec.uuid().to_owned(),
             whitelist,
             shell_allowed,
@@ -162,11 +191,7 @@ impl Kind for GenericKind {
             model: None,
             results: None,
             last_run_dir: None,
-        }))
-    }
-
-    fn drain(&self, grace: Duration) {
-        self.groups.terminate_all(grace);
+        })
     }
 }
 
@@ -279,13 +304,13 @@ impl Generic {
                     "shell execution is not allowed for this simulator (property shell is not true)",
                 ));
             }
-            self.check_whitelisted(executable, executable)?;
+            self.check_whitelisted(executable, None)?;
             let mut all = vec!["-c".to_owned(), executable.to_owned(), "sh".to_owned()];
             all.extend(args);
             (PathBuf::from("/bin/sh"), all)
         } else {
             let resolved = resolve(executable, environment.get("PATH"))?;
-            self.check_whitelisted(&resolved.to_string_lossy(), executable)?;
+            self.check_whitelisted(executable, Some(&resolved))?;
             (resolved, args)
         };
         Ok(StartParams {
@@ -303,16 +328,28 @@ impl Generic {
         })
     }
 
-    fn check_whitelisted(&self, resolved: &str, given: &str) -> Result<(), ErrorInfo> {
-        if self.whitelist.iter().any(|r| r.is_match(resolved)) {
+    /// Admits `given` if a whitelist entry matches it or its `resolved`
+    /// path (see the module docs).
+    fn check_whitelisted(&self, given: &str, resolved: Option<&Path>) -> Result<(), ErrorInfo> {
+        let resolved_text = resolved.map(|path| path.to_string_lossy());
+        let admitted = self.whitelist.iter().any(|entry| {
+            entry.is_match(given) || resolved_text.as_deref().is_some_and(|r| entry.is_match(r))
+        });
+        if admitted {
             return Ok(());
         }
-        Err(ErrorInfo::new(
-            ErrorCode::InvalidParameters,
-            format!("executable {resolved:?} is not whitelisted for this simulator"),
-        )
-        .with("executable", given)
-        .with("resolved", resolved))
+        let message = match resolved_text.as_deref() {
+            Some(resolved) if resolved != given => {
+                format!("executable {given:?} ({resolved}) is not whitelisted for this simulator")
+            }
+            _ => format!("executable {given:?} is not whitelisted for this simulator"),
+        };
+        let mut error =
+            ErrorInfo::new(ErrorCode::InvalidParameters, message).with("executable", given);
+        if let Some(resolved) = resolved_text {
+            error = error.with("resolved", resolved.into_owned());
+        }
+        Err(error)
     }
 
     /// Spawns the child of the current run.
@@ -455,33 +492,44 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-/// The absolute, symlink-free path of `executable`: as given when it holds
-/// a `/` (it must then be absolute), else the first match in `path`.
+/// The absolute path of `executable`, symlinks not followed: itself when
+/// it holds a `/` (it must then be absolute, without `..` segments), else
+/// the first executable file named so in the absolute directories of
+/// `path`. It must be an executable file.
 fn resolve(executable: &str, path: Option<&OsString>) -> Result<PathBuf, ErrorInfo> {
-    let not_found =
-        || invalid(format!("executable {executable:?} not found")).with("executable", executable);
-    let candidate = if executable.contains('/') {
+    let refuse = |message: String| invalid(message).with("executable", executable);
+    let resolved = if executable.contains('/') {
         let given = Path::new(executable);
         if !given.is_absolute() {
-            return Err(invalid(format!(
+            return Err(refuse(format!(
                 "executable {executable:?} must be an absolute path or a name looked up in PATH"
-            ))
-            .with("executable", executable));
+            )));
+        }
+        if given
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(refuse(format!(
+                "executable {executable:?} must not contain `..` segments"
+            )));
         }
         given.to_owned()
     } else {
         let dirs = path.cloned().unwrap_or_default();
         std::env::split_paths(&dirs)
+            .filter(|dir| dir.is_absolute())
             .map(|dir| dir.join(executable))
             .find(|p| is_executable(p))
-            .ok_or_else(not_found)?
+            .ok_or_else(|| refuse(format!("executable {executable:?} not found in PATH")))?
     };
-    let resolved = candidate.canonicalize().map_err(|_| not_found())?;
+    if !resolved.exists() {
+        return Err(refuse(format!("executable {executable:?} not found")));
+    }
     if !is_executable(&resolved) {
-        return Err(
-            invalid(format!("{} is not an executable file", resolved.display()))
-                .with("executable", executable),
-        );
+        return Err(refuse(format!(
+            "{} is not an executable file",
+            resolved.display()
+        )));
     }
     Ok(resolved)
 }
@@ -669,5 +717,80 @@ impl Component for Generic {
             process::terminate_in_background(pid, self.grace);
         }
         self.run = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generic(whitelist: &[&str]) -> Generic {
+        let properties = json!({"category": "simulator", "type": "generic", "whitelist": whitelist, "shell": true});
+        let spec =
+            ComponentSpec::from_properties(properties.as_object().cloned().unwrap()).unwrap();
+        GenericKind::default().instance(&spec).unwrap()
+    }
+
+    fn start(generic: &Generic, parameters: Value) -> Result<PathBuf, String> {
+        let action = Action::new(ActionKind::Start)
+            .with_parameters(parameters.as_object().cloned().unwrap());
+        generic
+            .check_start(&action)
+            .map(|p| p.program)
+            .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn entries_match_at_the_start_as_python_re_match() {
+        let g = generic(&["^/bin/sh$", "/bin/true", "^echo"]);
+        // As given, symlinks not followed: /bin is a link on merged /usr.
+        assert_eq!(
+            start(&g, json!({"executable": "/bin/sh"})),
+            Ok(PathBuf::from("/bin/sh"))
+        );
+        assert_eq!(
+            start(&g, json!({"executable": "/bin/true"})),
+            Ok(PathBuf::from("/bin/true"))
+        );
+        // A name matched as given runs from PATH.
+        let echo = start(&g, json!({"executable": "echo"})).unwrap();
+        assert!(echo.is_absolute() && echo.ends_with("echo"), "{echo:?}");
+        // `$` ends the match; without it an entry is a prefix.
+        let refused = start(&g, json!({"executable": "/usr/bin/true"})).unwrap_err();
+        assert!(refused.contains("not whitelisted"), "{refused}");
+        assert!(start(&g, json!({"executable": "/bin/sh", "shell": false})).is_ok());
+        // The shell command text is matched as given.
+        assert!(start(&g, json!({"executable": "echo hi; id", "shell": true})).is_ok());
+        assert!(start(&g, json!({"executable": "id", "shell": true})).is_err());
+    }
+
+    #[test]
+    fn the_path_resolved_through_path_matches_too() {
+        let g = generic(&["/usr/bin/printf$"]);
+        let program = start(
+            &g,
+            json!({"executable": "printf", "environment": {"PATH": "relative:/usr/bin"}}),
+        );
+        assert_eq!(program, Ok(PathBuf::from("/usr/bin/printf")));
+        let refused = start(
+            &g,
+            json!({"executable": "printf", "environment": {"PATH": "/bin"}}),
+        )
+        .unwrap_err();
+        assert!(
+            refused.contains("(/bin/printf) is not whitelisted"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_and_parent_segments_are_refused() {
+        let g = generic(&["/usr/bin/", "bin/"]);
+        let relative = start(&g, json!({"executable": "bin/true"})).unwrap_err();
+        assert!(relative.contains("absolute path"), "{relative}");
+        let parent = start(&g, json!({"executable": "/usr/bin/../bin/id"})).unwrap_err();
+        assert!(parent.contains("`..`"), "{parent}");
+        let missing = start(&g, json!({"executable": "/usr/bin/no-such-tool"})).unwrap_err();
+        assert!(missing.contains("not found"), "{missing}");
     }
 }
