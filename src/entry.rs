@@ -1,6 +1,7 @@
 //! The program behind the `villas-controller` binary: parses the command
 //! line, sets up logging, loads the settings and runs the daemon, checks
-//! the configuration or runs a client command (`crate::client`). A lab
+//! the configuration or runs a client command (`crate::client`, which
+//! loads the broker section of the configuration only). A lab
 //! that adds its own kinds calls [`main_with_kinds`] from its own `main`.
 
 use crate::cli::{Cli, Command};
@@ -23,6 +24,25 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
         _ => cli.level.clone(),
     };
     telemetry::init(&level, cli.log_format);
+    let file = settings::find_config_file(cli.config_file());
+    let invalid_configuration = |error: settings::SettingsError| {
+        tracing::error!(%error, "invalid configuration");
+        eprintln!("villas-controller: invalid configuration: {error}");
+        ExitCode::from(EXIT_CONFIG as u8)
+    };
+    let run_daemon = match cli.command {
+        // A client reads the broker section only: the daemon's sections
+        // (token file, state directory, components) may be unusable by the
+        // user running it.
+        Command::Client(command) => {
+            return match settings::load_broker(file.as_deref(), cli.broker.as_deref()) {
+                Ok(broker) => crate::client::main(*command, broker.as_ref()),
+                Err(error) => invalid_configuration(error),
+            }
+        }
+        Command::CheckConfig(_) => false,
+        Command::Daemon(_) => true,
+    };
     let kinds = match KindRegistry::new(kinds) {
         Ok(kinds) => kinds,
         Err(error) => {
@@ -30,43 +50,33 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let file = settings::find_config_file(cli.config_file());
     let settings = match settings::load(file.as_deref(), cli.broker.as_deref(), &kinds) {
         Ok(settings) => settings,
-        Err(error) => {
-            tracing::error!(%error, "invalid configuration");
-            eprintln!("villas-controller: invalid configuration: {error}");
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
+        Err(error) => return invalid_configuration(error),
     };
-    match cli.command {
-        Command::CheckConfig(_) => {
-            println!(
-                "configuration OK: {} (uuid {}, broker {}, {} manager(s), {} component(s))",
-                file.as_deref()
-                    .map_or_else(|| "<defaults>".into(), |f| f.display().to_string()),
-                settings.uuid,
-                settings
-                    .broker
-                    .as_ref()
-                    .map_or_else(|| "in-process".into(), |b| redact_url(&b.url)),
-                settings.managers.len(),
-                settings.components.len(),
-            );
-            ExitCode::SUCCESS
-        }
-        Command::Client(command) => crate::client::main(*command, &settings),
-        Command::Daemon(_) => {
-            let system = actix::System::new();
-            let result = system.block_on(daemon::run(settings, kinds, shutdown_signal()));
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    let code = error.exit_code();
-                    tracing::error!(error = %anyhow::Error::from(error), "daemon failed");
-                    ExitCode::from(code)
-                }
-            }
+    if !run_daemon {
+        println!(
+            "configuration OK: {} (uuid {}, broker {}, {} manager(s), {} component(s))",
+            file.as_deref()
+                .map_or_else(|| "<defaults>".into(), |f| f.display().to_string()),
+            settings.uuid,
+            settings
+                .broker
+                .as_ref()
+                .map_or_else(|| "in-process".into(), |b| redact_url(&b.url)),
+            settings.managers.len(),
+            settings.components.len(),
+        );
+        return ExitCode::SUCCESS;
+    }
+    let system = actix::System::new();
+    let result = system.block_on(daemon::run(settings, kinds, shutdown_signal()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let code = error.exit_code();
+            tracing::error!(error = %anyhow::Error::from(error), "daemon failed");
+            ExitCode::from(code)
         }
     }
 }

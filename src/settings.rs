@@ -74,6 +74,17 @@ struct RawBroker {
     tls: Option<crate::bus::connect::TlsFiles>,
 }
 
+/// The document as a client command reads it: the broker section only.
+/// Every other key is the daemon's and is neither read nor checked (a
+/// client must not fail on a token file or a state directory only the
+/// daemon's user can use).
+#[derive(Debug, Default, Deserialize)]
+struct RawClientSettings {
+    /// Broker section (still checked key by key).
+    #[serde(default)]
+    broker: RawBroker,
+}
+
 /// `[api]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +148,31 @@ pub struct StateSettings {
     /// `state.delete_data`: `delete` removes the component's data directory
     /// too (default: it is kept).
     pub delete_data: bool,
+}
+
+/// Where the broker is: what a client command needs of the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerEndpoint {
+    /// Broker URI, heartbeat included (password included: never print it
+    /// unredacted).
+    pub url: String,
+    /// The headers exchange.
+    pub exchange: String,
+    /// TLS files for an `amqps://` URL (`broker.tls`).
+    pub tls: Option<crate::bus::connect::TlsFiles>,
+}
+
+/// The broker section, validated.
+#[derive(Debug)]
+struct BrokerSection {
+    /// Where the broker is.
+    endpoint: BrokerEndpoint,
+    /// `broker.queue_expires`.
+    queue_expires: Duration,
+    /// `broker.reconnect_max`.
+    reconnect_max: Duration,
+    /// `broker.max_body_bytes`.
+    max_body_bytes: usize,
 }
 
 /// Validated settings.
@@ -225,6 +261,38 @@ pub fn load(
     broker_url: Option<&str>,
     kinds: &KindRegistry,
 ) -> Result<Settings, SettingsError> {
+    let (merged, file_name) = merged_document(file)?;
+    from_value(
+        merged,
+        file.map(Path::to_owned),
+        &file_name,
+        broker_url,
+        kinds,
+    )
+}
+
+/// Loads the broker section alone from `file` (if any) and the
+/// environment, for client commands: `None` without a broker URL (the
+/// client then uses the reference's default broker). The broker section is
+/// validated as [`load`] does; the daemon's sections (`api`, `state_dir`,
+/// the stored uuid, `components`, ...) are ignored unread.
+pub fn load_broker(
+    file: Option<&Path>,
+    broker_url: Option<&str>,
+) -> Result<Option<BrokerEndpoint>, SettingsError> {
+    let (merged, file_name) = merged_document(file)?;
+    let raw: RawClientSettings =
+        serde_path_to_error::deserialize(merged).map_err(|e| SettingsError::Invalid {
+            file: file_name.clone(),
+            key: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        })?;
+    Ok(broker_section(raw.broker, broker_url, &file_name)?.map(|section| section.endpoint))
+}
+
+/// `file` (if any) and the environment overrides, merged into one raw
+/// document; with the name to report errors under.
+fn merged_document(file: Option<&Path>) -> Result<(Value, String), SettingsError> {
     let file_name = file.map_or_else(|| "<defaults>".to_owned(), |f| f.display().to_string());
     let mut builder = config::Config::builder();
     if let Some(path) = file {
@@ -249,13 +317,7 @@ pub fn load(
             file: file_name.clone(),
             message: e.to_string(),
         })?;
-    from_value(
-        merged,
-        file.map(Path::to_owned),
-        &file_name,
-        broker_url,
-        kinds,
-    )
+    Ok((merged, file_name))
 }
 
 /// The format of a configuration text.
@@ -337,57 +399,19 @@ fn validate(
     }
     .hyphenated()
     .to_string();
-    let seconds =
-        |key: &str, value: Option<f64>, default: f64| -> Result<Duration, SettingsError> {
-            let value = value.unwrap_or(default);
-            if value.is_finite() && value > 0.0 && value < 1e7 {
-                Ok(Duration::from_secs_f64(value))
-            } else {
-                Err(invalid(
-                    key,
-                    format!("must be a positive number of seconds, not {value}"),
-                ))
-            }
-        };
-    let heartbeat = seconds(
-        "status.heartbeat_interval",
-        raw.status.heartbeat_interval,
-        30.0,
-    )?;
+    let heartbeat = seconds(raw.status.heartbeat_interval, 30.0)
+        .map_err(|message| invalid("status.heartbeat_interval", message))?;
 
-    let url = broker_url
-        .map(str::to_owned)
-        .or(raw.broker.url)
-        .filter(|u| !u.is_empty());
-    let broker = match url {
-        None => None,
-        Some(url) => {
-            if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
-                return Err(invalid(
-                    "broker.url",
-                    "must be an amqp:// or amqps:// URI".into(),
-                ));
-            }
-            let exchange = raw.broker.exchange.unwrap_or_else(|| "villas".into());
-            if exchange.is_empty() || exchange.len() > 255 {
-                return Err(invalid(
-                    "broker.exchange",
-                    "must be 1 to 255 characters".into(),
-                ));
-            }
-            Some(AmqpSettings {
-                url: with_heartbeat(&url, raw.broker.heartbeat.unwrap_or(10)),
-                queue: format!("villas-controller.{uuid}"),
-                exchange,
-                queue_expires: seconds("broker.queue_expires", raw.broker.queue_expires, 60.0)?,
-                reconnect_min: Duration::from_millis(200),
-                reconnect_max: seconds("broker.reconnect_max", raw.broker.reconnect_max, 5.0)?,
-                max_body_bytes: raw.broker.max_body_bytes.unwrap_or(1 << 20),
-                tls: crate::bus::connect::checked(raw.broker.tls, &url)
-                    .map_err(|(key, message)| invalid(key, message))?,
-            })
-        }
-    };
+    let broker = broker_section(raw.broker, broker_url, file)?.map(|section| AmqpSettings {
+        url: section.endpoint.url,
+        queue: format!("villas-controller.{uuid}"),
+        exchange: section.endpoint.exchange,
+        queue_expires: section.queue_expires,
+        reconnect_min: Duration::from_millis(200),
+        reconnect_max: section.reconnect_max,
+        max_body_bytes: section.max_body_bytes,
+        tls: section.endpoint.tls,
+    });
 
     let api = if raw.api.enabled.unwrap_or(true) {
         let bind = raw.api.bind.as_deref().unwrap_or("127.0.0.1");
@@ -501,6 +525,67 @@ fn validate(
         managers,
         components,
     })
+}
+
+/// Validates the broker section; `broker_url` (the `-b` flag) overrides
+/// `broker.url`. `None`: no broker URL (the daemon's in-process bus).
+fn broker_section(
+    raw: RawBroker,
+    broker_url: Option<&str>,
+    file: &str,
+) -> Result<Option<BrokerSection>, SettingsError> {
+    let invalid = |key: &str, message: String| SettingsError::Invalid {
+        file: file.to_owned(),
+        key: key.to_owned(),
+        message,
+    };
+    let url = broker_url
+        .map(str::to_owned)
+        .or(raw.url)
+        .filter(|u| !u.is_empty());
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+        return Err(invalid(
+            "broker.url",
+            "must be an amqp:// or amqps:// URI".into(),
+        ));
+    }
+    let exchange = raw.exchange.unwrap_or_else(|| "villas".into());
+    if exchange.is_empty() || exchange.len() > 255 {
+        return Err(invalid(
+            "broker.exchange",
+            "must be 1 to 255 characters".into(),
+        ));
+    }
+    let queue_expires = seconds(raw.queue_expires, 60.0)
+        .map_err(|message| invalid("broker.queue_expires", message))?;
+    let reconnect_max = seconds(raw.reconnect_max, 5.0)
+        .map_err(|message| invalid("broker.reconnect_max", message))?;
+    let tls = crate::bus::connect::checked(raw.tls, &url)
+        .map_err(|(key, message)| invalid(key, message))?;
+    Ok(Some(BrokerSection {
+        endpoint: BrokerEndpoint {
+            url: with_heartbeat(&url, raw.heartbeat.unwrap_or(10)),
+            exchange,
+            tls,
+        },
+        queue_expires,
+        reconnect_max,
+        max_body_bytes: raw.max_body_bytes.unwrap_or(1 << 20),
+    }))
+}
+
+/// `value` (else `default`) as a duration: a positive, finite number of
+/// seconds; the error says what is wrong.
+fn seconds(value: Option<f64>, default: f64) -> Result<Duration, String> {
+    let value = value.unwrap_or(default);
+    if value.is_finite() && value > 0.0 && value < 1e7 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!("must be a positive number of seconds, not {value}"))
+    }
 }
 
 /// The state settings: `state_dir` (or its deprecated alias `workdir`),
@@ -658,5 +743,53 @@ mod tests {
             panic!("a corrupt uuid file accepted")
         };
         assert_eq!(key, "uuid");
+    }
+
+    #[test]
+    fn a_client_reads_the_broker_section_only() {
+        let dir = tempfile::tempdir().unwrap();
+        // A state directory whose stored uuid cannot be read.
+        std::fs::create_dir(dir.path().join("uuid")).unwrap();
+        let path = dir.path().join("config.yaml");
+        let daemon_part = format!(
+            "state_dir: {:?}\napi:\n  token_file: /nonexistent/token\ncomponents:\n- {{category: simulator, type: no-such-kind}}\nfuture_key: 1\n",
+            dir.path()
+        );
+        let write = |broker: &str| {
+            std::fs::write(&path, format!("{broker}{daemon_part}")).unwrap();
+        };
+        write("broker:\n  url: amqp://u:p@h/%2F\n  exchange: lab\n");
+        assert!(load(Some(&path), None, &kinds()).is_err());
+        let endpoint = load_broker(Some(&path), None).unwrap().unwrap();
+        assert_eq!(endpoint.url, "amqp://u:p@h/%2F?heartbeat=10");
+        assert_eq!(endpoint.exchange, "lab");
+        let given = load_broker(Some(&path), Some("amqp://other/%2F")).unwrap();
+        assert_eq!(given.unwrap().url, "amqp://other/%2F?heartbeat=10");
+
+        // The broker section itself is still checked.
+        for (broker, bad_key) in [
+            ("broker:\n  url: http://h/\n", "broker.url"),
+            (
+                "broker:\n  url: amqp://h/\n  exchange: ''\n",
+                "broker.exchange",
+            ),
+            (
+                "broker:\n  url: amqp://h/\n  queue_expires: -1\n",
+                "broker.queue_expires",
+            ),
+            (
+                "broker:\n  url: amqp://h/\n  colour: blue\n",
+                "broker.colour",
+            ),
+        ] {
+            write(broker);
+            let Err(SettingsError::Invalid { key, .. }) = load_broker(Some(&path), None) else {
+                panic!("{broker:?} accepted")
+            };
+            assert_eq!(key, bad_key, "{broker:?}");
+        }
+        write("");
+        assert_eq!(load_broker(Some(&path), None).unwrap(), None);
+        assert!(load_broker(Some(&dir.path().join("missing.yaml")), None).is_err());
     }
 }

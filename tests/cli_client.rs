@@ -8,8 +8,14 @@
 mod common;
 
 use common::*;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
@@ -553,4 +559,234 @@ async fn config_flag_works_after_daemon_subcommands_too() {
     let output = bare(&["check-config", "-c", path.to_str().unwrap()]).await;
     assert_eq!(output.status.code(), Some(0));
     assert!(text(&output.stdout).contains("5f0c7a3e-8d0b-4c52-9b1e-2a41c7d9e610"));
+}
+
+/// A component bound as the reference binds each of its components: a
+/// private queue with `x-match: any` on its own headers only (here
+/// `category: simulator` and its uuid), so a ping with `uuid: ""` never
+/// reaches it. It answers a ping with a status shaped like the
+/// reference's.
+struct ReferenceLike {
+    uuid: String,
+    connection: Connection,
+}
+
+impl ReferenceLike {
+    async fn start(exchange: &str) -> ReferenceLike {
+        let uuid = new_uuid();
+        let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        villas_controller::bus::amqp::declare_exchange(&channel, exchange)
+            .await
+            .unwrap();
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let mut binding = FieldTable::default();
+        for (key, value) in [
+            ("x-match", "any"),
+            ("category", "simulator"),
+            ("uuid", &uuid),
+        ] {
+            binding.insert(key.into(), AMQPValue::LongString(LongString::from(value)));
+        }
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                exchange.into(),
+                "".into(),
+                QueueBindOptions::default(),
+                binding,
+            )
+            .await
+            .unwrap();
+        let mut consumer = channel
+            .basic_consume(
+                queue.name().clone(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let (exchange, me) = (exchange.to_owned(), uuid.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(delivery)) = consumer.next().await {
+                let body: Value = serde_json::from_slice(&delivery.data).unwrap_or(Value::Null);
+                if body["action"] != "ping" {
+                    continue;
+                }
+                let status = json!({
+                    "status": {"state": "idle", "version": "0.4.1", "uptime": 1.5, "host": "ref"},
+                    "properties": {"name": "Reference dummy", "category": "simulator",
+                                   "type": "dummy", "uuid": me, "realm": null},
+                    "schema": {}
+                });
+                let mut headers = FieldTable::default();
+                for (key, value) in [("category", "simulator"), ("type", "dummy"), ("uuid", &me)] {
+                    headers.insert(key.into(), AMQPValue::LongString(LongString::from(value)));
+                }
+                let _ = channel
+                    .basic_publish(
+                        exchange.as_str().into(),
+                        "".into(),
+                        BasicPublishOptions::default(),
+                        status.to_string().as_bytes(),
+                        BasicProperties::default()
+                            .with_content_type("application/json".into())
+                            .with_headers(headers),
+                    )
+                    .await;
+            }
+        });
+        ReferenceLike { uuid, connection }
+    }
+
+    async fn stop(self) {
+        let _ = self.connection.close(200, "bye".into()).await;
+    }
+}
+
+#[tokio::test]
+async fn discover_ping_and_monitor_find_reference_daemons_too() {
+    let lab = Lab::start().await;
+    let reference = ReferenceLike::start(&lab.client.exchange).await;
+    let ours = [&lab.manager, &lab.a, &lab.b];
+
+    let output = lab.run(&["discover", "--timeout", "2"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = text(&output.stdout);
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    for uuid in ours.into_iter().chain([&reference.uuid]) {
+        let found = rows.iter().filter(|r| r.starts_with(uuid.as_str())).count();
+        assert_eq!(found, 1, "one row for {uuid}:\n{stdout}");
+    }
+    assert_eq!(rows.len(), 4, "{stdout}");
+    let row = rows
+        .iter()
+        .find(|r| r.starts_with(&reference.uuid))
+        .unwrap();
+    assert!(
+        row.contains("simulator/dummy") && row.contains("Reference dummy"),
+        "{row}"
+    );
+
+    // A bare ping: every IC, each answer once.
+    let output = lab.run(&["simulator", "--timeout", "2", "ping"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let uuids: Vec<String> = json_lines(&output)
+        .iter()
+        .map(|reply| reply["properties"]["uuid"].as_str().unwrap().to_owned())
+        .collect();
+    for uuid in ours.into_iter().chain([&reference.uuid]) {
+        let answers = uuids.iter().filter(|u| *u == uuid).count();
+        assert_eq!(answers, 1, "{uuid} in {uuids:?}");
+    }
+
+    // The table of `monitor --table` fills from its own pings.
+    let mut monitor = Running::spawn(lab.command(&["monitor", "--table"]));
+    monitor.wait_stderr("monitoring").await;
+    let me = reference.uuid.clone();
+    monitor
+        .stdout_until("the reference's row", |line| line.starts_with(me.as_str()))
+        .await;
+    assert_eq!(monitor.stop("TERM").await, Some(0));
+    reference.stop().await;
+}
+
+/// A configuration shared with the daemon whose daemon part the client's
+/// user cannot use: an unreadable token file, a state directory whose
+/// stored uuid cannot be read, a component of an unknown type, an API
+/// bind address that is not one, a key of a later version.
+fn unusable_daemon_part(lab: &Lab, dir: &Path, broker: &str) -> PathBuf {
+    let state = dir.join("state");
+    std::fs::create_dir_all(state.join("uuid")).unwrap();
+    let path = dir.join("shared.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "{broker}state_dir: {state:?}\napi:\n  bind: not-an-address\n  token_file: /nonexistent/villas/token\n\
+             components:\n- {{category: simulator, type: no-such-kind, uuid: {}}}\nfuture_setting: 1\n",
+            lab.a
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn cli_with(config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+#[tokio::test]
+async fn client_commands_read_only_the_broker_section() {
+    let mut lab = Lab::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = format!(
+        "broker:\n  url: {}\n  exchange: {}\n",
+        amqp_url(),
+        lab.client.exchange
+    );
+    let shared = unusable_daemon_part(&lab, dir.path(), &broker);
+    // The daemon would refuse it.
+    let check = cli_with(&shared, &["check-config"]).output().await.unwrap();
+    assert_eq!(check.status.code(), Some(78));
+
+    let output = cli_with(&shared, &["discover", "--timeout", "1"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains(&lab.a));
+
+    let output = cli_with(&shared, &["simulator", "-u", &lab.a, "ping"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(json_lines(&output)[0]["properties"]["uuid"], lab.a.as_str());
+
+    let mut monitor = Running::spawn(cli_with(&shared, &["monitor", "-u", &lab.a]));
+    monitor.wait_stderr("monitoring").await;
+    lab.client.act(&lab.a, json!({"action": "ping"})).await;
+    lab.client.wait_state(&lab.a, "idle").await;
+    let a = lab.a.clone();
+    monitor
+        .stdout_until("A's status", |line| {
+            line.contains(a.as_str()) && line.contains("idle")
+        })
+        .await;
+    assert_eq!(monitor.stop("TERM").await, Some(0));
+
+    // The broker section itself is still checked.
+    let bad = unusable_daemon_part(&lab, dir.path(), "broker:\n  url: http://127.0.0.1/\n");
+    let output = cli_with(&bad, &["discover"]).output().await.unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    assert!(
+        text(&output.stderr).contains("broker.url"),
+        "{}",
+        text(&output.stderr)
+    );
 }

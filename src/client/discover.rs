@@ -1,6 +1,7 @@
-//! `villas-controller discover [-r] [-c] [-t] [-u] [--timeout S]`: one ping
-//! (to every IC unless filtered), then a table of every IC that answered:
-//! uuid, name, category/type, state, uptime, managed_by.
+//! `villas-controller discover [-r] [-c] [-t] [-u] [--timeout S]`: pings
+//! every IC (unless filtered; reference daemons' too, see
+//! `Filter::pings`), then a table of every IC that answered, one row per
+//! uuid: uuid, name, category/type, state, uptime, managed_by.
 
 use super::session::Session;
 use super::simulator::collect_replies;

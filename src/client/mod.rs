@@ -2,8 +2,9 @@
 //! `villas-controller [-b URL] [-c FILE] monitor|simulator ...`, plus
 //! `discover`: one module per command, on a short-lived broker
 //! [`session::Session`]. The broker (URL, exchange, TLS files) comes from
-//! `-b` and the same configuration file the daemon reads; without either,
-//! the reference's default `amqp://guest:guest@localhost/%2F`.
+//! `-b` and the broker section of the same configuration file the daemon
+//! reads (its other sections are not read); without either, the
+//! reference's default `amqp://guest:guest@localhost/%2F`.
 //!
 //! Exit codes: 0 done; 1 an addressed IC ended in `error`, refused the
 //! action, or nobody answered; 2 a usage error (from clap); 64 a command
@@ -20,12 +21,16 @@ pub mod table;
 pub mod wait;
 
 use crate::bus::connect::TlsFiles;
-use crate::settings::Settings;
+use crate::settings::BrokerEndpoint;
 use serde_json::Value;
 use std::io::Write;
 use std::process::ExitCode;
 use villas_sdk::protocol::StatusView;
 use villas_sdk::{Headers, Identity};
+
+/// The categories of the reference's components, pinged one by one when
+/// a command addresses every IC.
+pub const CATEGORIES: [&str; 3] = ["simulator", "manager", "gateway"];
 
 /// The reference's broker when none is configured.
 pub const DEFAULT_BROKER_URL: &str = "amqp://guest:guest@localhost/%2F";
@@ -54,9 +59,9 @@ pub struct Target {
 }
 
 impl Target {
-    /// The broker of `settings`, or the reference's default one.
-    pub fn from_settings(settings: &Settings) -> Self {
-        match &settings.broker {
+    /// The configured broker, or the reference's default one.
+    pub fn from_broker(broker: Option<&BrokerEndpoint>) -> Self {
+        match broker {
             Some(broker) => Target {
                 url: broker.url.clone(),
                 exchange: broker.exchange.clone(),
@@ -100,15 +105,23 @@ impl Filter {
         }
     }
 
-    /// The headers of a ping: the filter's, or `uuid: ""` (everyone, as
-    /// VILLASweb pings) when no filter is set.
-    pub fn ping_headers(&self) -> Headers {
+    /// The headers of the pings that find the ICs the filter addresses:
+    /// the filter's own headers when it sets any (the reference answers
+    /// those too: its components bind `x-match: any` on their headers);
+    /// without a filter, `uuid: ""` (every IC of ours, as VILLASweb
+    /// pings) plus one ping per category, which the reference answers
+    /// (it ignores the empty uuid: its bindings match no empty value).
+    pub fn pings(&self) -> Vec<Headers> {
         let headers = self.headers();
-        if headers.is_empty() {
-            Headers::uuid("")
-        } else {
-            headers
+        if !headers.is_empty() {
+            return vec![headers];
         }
+        let mut pings = vec![Headers::uuid("")];
+        pings.extend(CATEGORIES.iter().map(|category| Headers {
+            category: Some((*category).to_owned()),
+            ..Headers::default()
+        }));
+        pings
     }
 
     /// The uuid when it is the only filter: a command can stop as soon as
@@ -169,9 +182,11 @@ impl ClientError {
     }
 }
 
-/// Runs a client command to completion; the process's exit code.
-pub fn main(command: ClientCommand, settings: &Settings) -> ExitCode {
-    let target = Target::from_settings(settings);
+/// Runs a client command to completion on `broker` (the configuration's
+/// broker section, see `crate::settings::load_broker`); the process's exit
+/// code.
+pub fn main(command: ClientCommand, broker: Option<&BrokerEndpoint>) -> ExitCode {
+    let target = Target::from_broker(broker);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -243,13 +258,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ping_without_filter_addresses_everyone() {
-        assert_eq!(Filter::default().ping_headers(), Headers::uuid(""));
+    fn ping_without_filter_addresses_everyone_and_each_category() {
+        let category = |c: &str| Headers {
+            category: Some(c.into()),
+            ..Headers::default()
+        };
+        assert_eq!(
+            Filter::default().pings(),
+            [
+                Headers::uuid(""),
+                category("simulator"),
+                category("manager"),
+                category("gateway")
+            ]
+        );
         let filter = Filter {
             realm: Some("lab".into()),
             ..Filter::default()
         };
-        assert_eq!(filter.ping_headers().realm.as_deref(), Some("lab"));
+        assert_eq!(filter.pings(), [filter.headers()]);
         assert_eq!(filter.only_uuid(), None);
         let filter = Filter {
             uuid: Some("x".into()),

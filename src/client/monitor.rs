@@ -4,8 +4,10 @@
 //! reference prints it: one JSON object per line with `time`, `payload` and
 //! the AMQP properties under their kombu names (`application_headers`,
 //! `content_type`, ...). `--table` instead keeps a live table of the ICs,
-//! redrawn when one appears or changes state; it pings every IC once at
-//! start so the table fills at once. Runs until SIGINT or SIGTERM.
+//! redrawn when one appears or changes state; it pings the ICs the filter
+//! addresses once at start (every IC, reference daemons' included, without
+//! a filter: `Filter::pings`) so the table fills at once. Runs until
+//! SIGINT or SIGTERM.
 
 use super::session::{connection_lost, Received, Session};
 use super::table::IcTable;
@@ -14,7 +16,6 @@ use lapin::types::{AMQPValue, FieldTable};
 use serde_json::{json, Map, Value};
 use std::io::IsTerminal;
 use villas_sdk::protocol::unix_now;
-use villas_sdk::Headers;
 
 /// `monitor` arguments.
 #[derive(Debug, clap::Args)]
@@ -47,9 +48,13 @@ async fn watch(session: &Session, args: &MonitorArgs) -> Result<(), ClientError>
         }
         return Err(connection_lost());
     }
-    session
-        .publish(&Headers::uuid(""), &json!({"action": "ping"}))
-        .await?;
+    // Fill the table at once: ping what the filter addresses, reference
+    // daemons included (see `Filter::pings`).
+    for headers in args.filter.pings() {
+        session
+            .publish(&headers, &json!({"action": "ping"}))
+            .await?;
+    }
     let terminal = std::io::stdout().is_terminal();
     let mut table = IcTable::default();
     while let Some(received) = rx.recv().await {
@@ -152,6 +157,7 @@ mod tests {
     use super::*;
     use lapin::types::LongString;
     use lapin::BasicProperties;
+    use villas_sdk::Headers;
 
     #[test]
     fn entry_has_the_reference_keys() {

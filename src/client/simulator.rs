@@ -262,17 +262,18 @@ fn secs(seconds: f64) -> Duration {
     Duration::from_secs_f64(seconds)
 }
 
-/// `simulator ping`: one ping, then the replies of the addressed ICs as
-/// they arrive (JSON lines) or as a table at the end. With only `-u`, ends
-/// as soon as that IC answered.
+/// `simulator ping`: the filter's pings ([`Filter::pings`]), then the
+/// replies of the addressed ICs as they arrive (JSON lines, one per IC) or
+/// as a table at the end. With only `-u`, ends as soon as that IC
+/// answered.
 async fn ping(session: &Session, args: &SimulatorArgs) -> Result<(), ClientError> {
-    let headers = args.filter.ping_headers();
     let window = args.timeout.unwrap_or(PING_WINDOW);
     let table = collect_replies(session, &args.filter, window, !args.table).await?;
     if table.is_empty() {
+        let pings: Vec<String> = args.filter.pings().iter().map(describe_headers).collect();
         return Err(ClientError::Failed(format!(
             "no IC answered the ping ({}) within {window} s",
-            describe_headers(&headers)
+            pings.join("; ")
         )));
     }
     if args.table {
@@ -281,34 +282,40 @@ async fn ping(session: &Session, args: &SimulatorArgs) -> Result<(), ClientError
     Ok(())
 }
 
-/// Pings the ICs `filter` addresses and collects their replies for
-/// `window` seconds (or until the one uuid answered), printing each as a
-/// JSON line when `print`.
+/// Sends the pings that find the ICs `filter` addresses
+/// ([`Filter::pings`]) and collects the replies for `window` seconds (or
+/// until the one uuid answered), merged by uuid: an IC that answers
+/// several of the pings is one row, printed (as a JSON line, when `print`)
+/// once.
 pub async fn collect_replies(
     session: &Session,
     filter: &Filter,
     window: f64,
     print: bool,
 ) -> Result<IcTable, ClientError> {
-    let headers = filter.ping_headers();
+    let pings = filter.pings();
     let mut rx = session.subscribe(&Headers::default()).await?;
-    session
-        .publish(&headers, &json!({"action": ActionKind::Ping.as_str()}))
-        .await?;
+    for headers in &pings {
+        session
+            .publish(headers, &json!({"action": ActionKind::Ping.as_str()}))
+            .await?;
+    }
     let deadline = Instant::now() + secs(window);
     let mut table = IcTable::default();
     while let Some(received) = next_until(&mut rx, deadline).await? {
-        let Some(status) = addressed_status(&received, &headers) else {
+        let Some(status) = pings
+            .iter()
+            .find_map(|headers| addressed_status(&received, headers))
+        else {
             continue;
         };
-        if print {
+        let Some(uuid) = status.uuid() else { continue };
+        if print && !table.contains(uuid) {
             print_line(&received.payload().to_string())?;
         }
         table.update(&status);
-        if let Some(uuid) = filter.only_uuid() {
-            if status.uuid() == Some(uuid) {
-                break;
-            }
+        if filter.only_uuid() == Some(uuid) {
+            break;
         }
     }
     Ok(table)
