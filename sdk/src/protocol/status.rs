@@ -72,6 +72,10 @@ pub struct StatusBody<'a> {
     /// The error (in state `error`, or with a refusal that kept the state).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a ErrorInfo>,
+    /// A manager's components (uuids); also at the top level of the
+    /// message ([`StatusMessage::components`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<&'a [&'a str]>,
     /// Type-specific fields.
     #[serde(flatten)]
     pub fields: &'a Map<String, Value>,
@@ -88,6 +92,25 @@ pub struct StatusMessage<'a> {
     pub schema: &'a RawValue,
     /// When the status was taken (unix seconds).
     pub when: f64,
+    /// A manager's components (uuids), at the top level where the
+    /// reference puts them (clients of the reference read them there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<&'a [&'a str]>,
+    /// A simulator's `model` and `results`, at the top level as the
+    /// reference publishes them; absent for other categories (`None`
+    /// flattens to nothing).
+    #[serde(flatten)]
+    pub run: Option<RunFiles<'a>>,
+}
+
+/// The `model` and `results` of a simulator's last accepted `start`
+/// (`null` before the first, or when that `start` had none).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RunFiles<'a> {
+    /// Where the model was downloaded from.
+    pub model: Option<&'a Value>,
+    /// Where results are uploaded to.
+    pub results: Option<&'a Value>,
 }
 
 /// A received status message, for clients and tests.
