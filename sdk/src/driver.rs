@@ -6,8 +6,7 @@
 use crate::component::{Component, Context, Effect, Kind, ManagerOps, TaskOutput, TimerToken};
 use crate::protocol::status::{raw_json, unix_now};
 use crate::protocol::{
-    Action, ActionKind, ErrorCode, ErrorInfo, HostInfo, Identity, RunFiles, State, StatusBody,
-    StatusMessage,
+    Action, ActionKind, ErrorCode, ErrorInfo, HostInfo, Identity, State, StatusBody, StatusMessage,
 };
 use crate::schema::Schemas;
 use crate::spec::ComponentSpec;
@@ -445,10 +444,8 @@ impl Driver {
             schema: self.schemas.published(),
             when: unix_now(),
             components: extra.components,
-            run: self.last_start.as_ref().map(|last| RunFiles {
-                model: last.model.as_ref(),
-                results: last.results.as_ref(),
-            }),
+            model: self.last_start.as_ref().map(|last| last.model.as_ref()),
+            results: self.last_start.as_ref().map(|last| last.results.as_ref()),
         };
         // Serialising borrowed strings, numbers and raw JSON into a Vec
         // cannot fail.

@@ -96,21 +96,14 @@ pub struct StatusMessage<'a> {
     /// reference puts them (clients of the reference read them there).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub components: Option<&'a [&'a str]>,
-    /// A simulator's `model` and `results`, at the top level as the
-    /// reference publishes them; absent for other categories (`None`
-    /// flattens to nothing).
-    #[serde(flatten)]
-    pub run: Option<RunFiles<'a>>,
-}
-
-/// The `model` and `results` of a simulator's last accepted `start`
-/// (`null` before the first, or when that `start` had none).
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct RunFiles<'a> {
-    /// Where the model was downloaded from.
-    pub model: Option<&'a Value>,
-    /// Where results are uploaded to.
-    pub results: Option<&'a Value>,
+    /// A simulator's last accepted `start`'s `model`, at the top level as
+    /// the reference publishes it (`Some(None)`: `null`, before any);
+    /// absent (`None`) for other categories.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<Option<&'a Value>>,
+    /// The same for `results`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<Option<&'a Value>>,
 }
 
 /// A received status message, for clients and tests.
