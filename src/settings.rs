@@ -167,7 +167,10 @@ impl Settings {
 
     /// The configured components that are not managers.
     pub fn component_count(&self) -> usize {
-        self.components.len() + 1 - self.manager_count()
+        self.components
+            .iter()
+            .filter(|c| c.spec.identity.category != "manager")
+            .count()
     }
 }
 
