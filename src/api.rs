@@ -166,12 +166,17 @@ fn not_found(uuid: &str) -> HttpResponse {
     )
 }
 
-/// 400 for a refused or failed action: the component's status, with the
-/// error as `error` (ours) and as `exception` (the reference's shape).
+/// 400 for a refused or failed action, or a malformed one: the
+/// component's status with the error where the bus publishes it
+/// (`status.error`), and also as `error` (ours) and as `exception` (the
+/// reference's shape) at the top level.
 fn refusal(status: &[u8], error: &ErrorInfo) -> HttpResponse {
     let mut body =
         serde_json::from_slice::<serde_json::Value>(status).unwrap_or_else(|_| json!({}));
     if let Some(object) = body.as_object_mut() {
+        if let Some(status) = object.get_mut("status").and_then(|s| s.as_object_mut()) {
+            status.insert("error".into(), json!(error));
+        }
         object.insert("error".into(), json!(error));
         object.insert(
             "exception".into(),
@@ -194,6 +199,18 @@ fn unavailable() -> HttpResponse {
     )
 }
 
+/// 400 for a body that is no valid action: refused like a refused action
+/// (the component's state is kept; over HTTP nothing is published).
+async fn malformed(
+    addr: &actix::Addr<crate::component_actor::IcActor>,
+    error: &ErrorInfo,
+) -> HttpResponse {
+    match addr.send(GetStatus).await {
+        Ok(status) => refusal(&status, error),
+        Err(_) => unavailable(),
+    }
+}
+
 async fn get_component(state: web::Data<ApiState>, uuid: web::Path<String>) -> HttpResponse {
     let Some(addr) = lookup(&state, &uuid) else {
         return not_found(&uuid);
@@ -214,14 +231,10 @@ async fn post_component(
     };
     let action = match parse_body(&body) {
         Body::Action(action) => action,
-        Body::Invalid(error) => {
-            return error_response(StatusCode::BAD_REQUEST, &error.to_error_info())
-        }
+        Body::Invalid(error) => return malformed(&addr, &error.to_error_info()).await,
         Body::NotAnAction => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                &ErrorInfo::new(ErrorCode::MalformedMessage, "the body has no \"action\""),
-            )
+            let error = ErrorInfo::new(ErrorCode::MalformedMessage, "the body has no \"action\"");
+            return malformed(&addr, &error).await;
         }
     };
     tracing::info!(uuid = %uuid, action = %action.kind, "action via HTTP API");

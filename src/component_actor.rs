@@ -16,14 +16,14 @@ use crate::supervision::{Exit, Supervised, SupervisionSpec};
 use crate::supervisor::{self, ChildEvent, ChildEventKind, GiveUp, Outcome, Restart};
 use actix::prelude::*;
 use indexmap::IndexMap;
-use serde_json::{Map, Value};
+use serde_json::Map;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use villas_sdk::protocol::{unix_now, ActionError, HostInfo};
 use villas_sdk::{
     Action, ActionKind, ComponentSpec, Driver, Effect, ErrorCode, ErrorInfo, Headers, ManagerOps,
-    State,
+    State, StatusExtra,
 };
 
 /// What every component actor shares.
@@ -43,6 +43,8 @@ pub struct ActorEnv {
     pub stopping: AtomicBool,
     /// The state directory: data directories, created components.
     pub store: crate::store::Store,
+    /// Configured components waiting for their manager's actor to start.
+    pub configured: crate::tree::PendingComponents,
     /// The daemon's metrics (each IC takes its handle from it).
     pub metrics: Arc<villas_metrics::Metrics>,
 }
@@ -105,9 +107,6 @@ pub struct IcActor {
     effects: Vec<Effect>,
     /// The last state published, to log transitions once.
     published: State,
-    /// Components to create when the actor starts (a manager's configured
-    /// components), so its first status already lists them.
-    initial_children: Vec<ComponentSpec>,
     /// Where failures, finished runs and operator resets are reported.
     supervisor: Option<Recipient<ChildEvent>>,
     /// The last `start` carried out, re-issued by a restart.
@@ -139,19 +138,7 @@ impl IcActor {
         managed_by: Option<String>,
         supervisor: Option<Recipient<ChildEvent>>,
     ) -> Result<Addr<IcActor>, ErrorInfo> {
-        Self::spawn_with_children(env, spec, managed_by, supervisor, Vec::new())
-    }
-
-    /// Like [`IcActor::spawn`], for a manager that creates `children` as it
-    /// starts (failures are logged: the configuration was validated).
-    pub fn spawn_with_children(
-        env: &Arc<ActorEnv>,
-        spec: ComponentSpec,
-        managed_by: Option<String>,
-        supervisor: Option<Recipient<ChildEvent>>,
-        initial_children: Vec<ComponentSpec>,
-    ) -> Result<Addr<IcActor>, ErrorInfo> {
-        Self::spawn_inner(env, spec, managed_by, supervisor, initial_children, None)
+        Self::spawn_inner(env, spec, managed_by, supervisor, None)
     }
 
     /// Builds and starts the actor; with `failure`, its first status is
@@ -161,7 +148,6 @@ impl IcActor {
         spec: ComponentSpec,
         managed_by: Option<String>,
         supervisor: Option<Recipient<ChildEvent>>,
-        initial_children: Vec<ComponentSpec>,
         failure: Option<ErrorInfo>,
     ) -> Result<Addr<IcActor>, ErrorInfo> {
         if env.directory.read().get(spec.uuid()).is_some() {
@@ -201,7 +187,6 @@ impl IcActor {
             children,
             effects: Vec::new(),
             published: State::Idle,
-            initial_children,
             supervisor,
             last_start: None,
             start_when_idle: false,
@@ -360,12 +345,16 @@ impl IcActor {
     }
 
     fn status(&self, state: State, error: Option<&ErrorInfo>) -> Vec<u8> {
-        let mut extra = self.children.as_ref().map(Children::status_fields);
-        if self.restarts > 0 {
-            extra
-                .get_or_insert_with(Map::new)
-                .insert("restarts".into(), self.restarts.into());
-        }
+        let components: Option<Vec<&str>> = self.children.as_ref().map(Children::uuids);
+        let fields = (self.restarts > 0).then(|| {
+            let mut fields = Map::new();
+            fields.insert("restarts".into(), self.restarts.into());
+            fields
+        });
+        let extra = StatusExtra {
+            fields,
+            components: components.as_deref(),
+        };
         self.driver.status_json(state, error, extra)
     }
 }
@@ -375,15 +364,15 @@ impl Actor for IcActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(children) = self.children.as_mut() {
+            // Its configured components (so that its first status lists
+            // them), then those created earlier and stored.
             children.own_addr = Some(ctx.address());
+            let configured = children.env.configured.take(&children.own_uuid);
             let restored = children.env.store.take_restored(&children.own_uuid);
-            for spec in std::mem::take(&mut self.initial_children)
-                .into_iter()
-                .chain(restored)
-            {
+            for spec in configured.into_iter().chain(restored) {
                 let uuid = spec.uuid().to_owned();
                 if let Err(error) = children.create(spec) {
-                    tracing::error!(%uuid, %error, "configured component not created");
+                    tracing::error!(%uuid, %error, "configured or stored component not created");
                 }
             }
         }
@@ -603,15 +592,10 @@ pub struct Children {
 }
 
 impl Children {
-    fn status_fields(&self) -> Map<String, Value> {
-        let mut fields = Map::new();
-        let uuids = self
-            .managed
-            .keys()
-            .map(|u| Value::String(u.clone()))
-            .collect();
-        fields.insert("components".into(), Value::Array(uuids));
-        fields
+    /// The uuids of the components it manages, in creation order, for its
+    /// status (borrowed: nothing is copied but the pointers).
+    fn uuids(&self) -> Vec<&str> {
+        self.managed.keys().map(String::as_str).collect()
     }
 
     fn remove_all(&mut self) {
@@ -639,14 +623,7 @@ impl Children {
             ErrorCode::Crashed,
             "the component's actor stopped unexpectedly; it was rebuilt from its definition",
         );
-        match IcActor::spawn_inner(
-            &self.env,
-            spec,
-            managed_by,
-            supervisor,
-            Vec::new(),
-            Some(failure),
-        ) {
+        match IcActor::spawn_inner(&self.env, spec, managed_by, supervisor, Some(failure)) {
             Ok(addr) => {
                 self.managed.insert(uuid, addr);
             }
@@ -755,28 +732,18 @@ mod tests {
             stopping: AtomicBool::new(false),
             store,
             metrics: Arc::new(metrics),
+            configured: crate::tree::PendingComponents::new(std::mem::take(
+                &mut settings.components,
+            )),
         });
-        let children: Vec<ComponentSpec> = std::mem::take(&mut settings.components)
-            .into_iter()
-            .map(|c| c.spec)
-            .collect();
-        let manager_spec = ComponentSpec::from_properties(
-            serde_json::json!({"category": "manager", "type": "generic", "uuid": manager})
-                .as_object()
-                .cloned()
-                .unwrap(),
-        )
-        .unwrap();
-        let top =
-            IcActor::spawn_with_children(&env, manager_spec, Some(manager.into()), None, children)
-                .unwrap();
+        let top = IcActor::spawn(&env, settings.root, Some(manager.into()), None).unwrap();
         let mut states = Vec::new();
         let mut next_state = async || loop {
             match outbox.recv().await {
                 Some(crate::bus::Outgoing::Status { headers, body })
                     if headers.uuid.as_deref() == Some(child) =>
                 {
-                    let status: Value = serde_json::from_slice(&body).unwrap();
+                    let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
                     return status["status"]["state"].as_str().unwrap().to_owned();
                 }
                 Some(_) => continue,

@@ -80,6 +80,7 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let started = Instant::now();
     let store = crate::store::Store::open(&settings)?;
+    let (manager_count, component_count) = (settings.manager_count(), settings.component_count());
     let host = Arc::new(HostInfo::detect(VERSION));
     let directory = new_directory();
     let (publisher, outbox) = Publisher::channel();
@@ -112,15 +113,13 @@ pub async fn run(
         stopping: std::sync::atomic::AtomicBool::new(false),
         store,
         metrics: metrics.clone(),
+        configured: crate::tree::PendingComponents::new(std::mem::take(&mut settings.components)),
     });
-    let managers = std::mem::take(&mut settings.managers);
-    let components = std::mem::take(&mut settings.components);
-    let (manager_count, component_count) = (managers.len(), components.len());
     let (escalation, escalated) = tokio::sync::oneshot::channel();
     let intake = bus.clone();
-    let root = Root::start_tree(env, &settings.uuid, managers, components, bus, escalation)
+    let root = Root::start_tree(env, settings.root.clone(), bus, escalation)
         .map_err(DaemonError::Components)?;
-    tracing::info!(uuid = %settings.uuid, configured_managers = manager_count, configured_components = component_count, "supervision tree started");
+    tracing::info!(uuid = %settings.uuid, managers = manager_count, components = component_count, "supervision tree started");
 
     let api = match &settings.api {
         Some(api) => {

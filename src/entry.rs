@@ -64,8 +64,8 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
                 .broker
                 .as_ref()
                 .map_or_else(|| "in-process".into(), |b| redact_url(&b.url)),
-            settings.managers.len(),
-            settings.components.len(),
+            settings.manager_count(),
+            settings.component_count(),
         );
         return ExitCode::SUCCESS;
     }

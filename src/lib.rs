@@ -14,12 +14,15 @@
 //! │              through the Directory; publish loop for status messages
 //! │              (or the in-process bus when no broker is configured)
 //! ├── HTTP API (actix-web, 1 worker thread) ── looks components up in the Directory
-//! └── Root ── owns and supervises the top managers; the ordered shutdown
-//!     ├── IcActor: manager/generic (daemon uuid, managed_by = itself)
-//!     │   ├── IcActor: simulator/dummy      (managed_by = manager)
-//!     │   └── IcActor: ...                  (created by `create`)
-//!     └── IcActor: further configured managers, each with its components
+//! └── Root ── owns and supervises the root manager; the ordered shutdown
+//!     └── IcActor: manager/generic (the daemon's uuid, managed_by = itself)
+//!         ├── IcActor: simulator/dummy      (managed_by = the root manager)
+//!         ├── IcActor: configured manager   (managed_by = the root manager)
+//!         │   └── IcActor: ...              (its `manager` property names it)
+//!         └── IcActor: ...                  (created by `create`)
 //! ```
+//!
+//! Where each configured component goes is decided once, in [`tree`].
 //!
 //! Every IC is an actor driving its kind through `villas_sdk::Driver`; a
 //! manager is an IC actor that also owns its components' actors
@@ -47,3 +50,4 @@ pub mod store;
 pub mod supervision;
 pub mod supervisor;
 pub mod telemetry;
+pub mod tree;

@@ -1,23 +1,20 @@
-//! The root of the supervision tree: starts the bus and the top managers
-//! (each supervising its components), and owns the ordered shutdown:
-//! managers stop their components and publish their final state, the
-//! outbox is flushed to the broker, the bus closes.
+//! The root of the supervision tree: starts the root manager (the
+//! daemon's uuid; every configured component is below it, see
+//! `crate::tree`), and owns the ordered shutdown: the root manager stops
+//! its components and publishes its final state, the outbox is flushed to
+//! the broker, the bus closes.
 //!
-//! The root supervises the top managers like a manager supervises its
-//! components (reset after a failure, within a restart budget); a manager
-//! whose budget is spent, or whose actor died, escalates here, and the root
-//! stops the daemon, which then exits non-zero (`EXIT_ESCALATED`) so that
-//! systemd restarts it.
+//! The root supervises the root manager like a manager supervises its
+//! components (reset after a failure, within a restart budget); when its
+//! budget is spent, when a manager below escalates, or when its actor
+//! died, the root stops the daemon, which then exits non-zero
+//! (`EXIT_ESCALATED`) so that systemd restarts it.
 
 use crate::bus::amqp::{AmqpBus, CloseBus};
 use crate::component_actor::{ActorEnv, IcActor, StopComponent};
-use crate::settings::ConfiguredComponent;
 use crate::supervision::{Supervised, SupervisionSpec};
 use crate::supervisor::{self, ChildEvent, ChildEventKind, Outcome};
 use actix::prelude::*;
-use indexmap::IndexMap;
-use serde_json::{Map, Value};
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,9 +28,9 @@ pub const EXIT_ESCALATED: u8 = 70;
 pub struct Root {
     /// The shared environment of every component actor.
     env: Arc<ActorEnv>,
-    /// The top managers by uuid.
-    managers: IndexMap<String, Addr<IcActor>>,
-    /// Their restart histories.
+    /// The root manager: its uuid and actor (taken by the shutdown).
+    manager: Option<(String, Addr<IcActor>)>,
+    /// Its restart history.
     supervised: Supervised,
     /// The AMQP bus, if one is configured.
     bus: Option<Addr<AmqpBus>>,
@@ -42,16 +39,15 @@ pub struct Root {
 }
 
 impl Root {
-    /// Starts the root and under it the top managers with their configured
-    /// components. A `generic` manager with the daemon's uuid is added when
-    /// the configuration has none; every top manager is its own
-    /// `managed_by`, so VILLASweb (which needs a valid uuid there) lists it
-    /// too. `escalation` receives the reason when the root gives up.
+    /// Starts the root and under it the root manager (`manager`, whose
+    /// uuid is the daemon's), which creates the configured components
+    /// placed under it (`ActorEnv::configured`) as it starts. The root
+    /// manager is its own `managed_by`, so VILLASweb (which needs a valid
+    /// uuid there) lists it too. `escalation` receives the reason when the
+    /// root gives up.
     pub fn start_tree(
         env: Arc<ActorEnv>,
-        daemon_uuid: &str,
-        managers: Vec<ConfiguredComponent>,
-        components: Vec<ConfiguredComponent>,
+        manager: ComponentSpec,
         bus: Option<Addr<AmqpBus>>,
         escalation: oneshot::Sender<String>,
     ) -> Result<Addr<Self>, ErrorInfo> {
@@ -59,14 +55,12 @@ impl Root {
         let root = Root::create(|ctx| {
             let mut root = Root {
                 env,
-                managers: IndexMap::new(),
+                manager: None,
                 supervised: Supervised::default(),
                 bus,
                 escalation: Some(escalation),
             };
-            if let Err(error) =
-                root.start_managers(ctx.address(), daemon_uuid, managers, components)
-            {
+            if let Err(error) = root.start_manager(ctx.address(), manager) {
                 failure = Some(error);
             }
             root
@@ -82,42 +76,17 @@ impl Root {
         }
     }
 
-    fn start_managers(
-        &mut self,
-        own: Addr<Root>,
-        daemon_uuid: &str,
-        managers: Vec<ConfiguredComponent>,
-        components: Vec<ConfiguredComponent>,
-    ) -> Result<(), ErrorInfo> {
-        let mut managers: Vec<ComponentSpec> = managers.into_iter().map(|m| m.spec).collect();
-        let default_uuid = match managers.iter().find(|m| m.identity.kind == "generic") {
-            Some(generic) => generic.uuid().to_owned(),
-            None => {
-                managers.insert(0, default_manager(daemon_uuid)?);
-                daemon_uuid.to_owned()
-            }
-        };
-        // Definitions are moved, not copied: at 10,000 components a copy
-        // costs megabytes for the daemon's lifetime.
-        let mut placed: HashMap<String, Vec<ComponentSpec>> = HashMap::new();
-        for component in components {
-            let manager = placed_under(&component, &default_uuid, daemon_uuid).to_owned();
-            placed.entry(manager).or_default().push(component.spec);
-        }
-        for manager in managers {
-            let uuid = manager.uuid().to_owned();
-            let supervision = SupervisionSpec::from_properties(&manager.properties)?;
-            let children = placed.remove(&uuid).unwrap_or_default();
-            let addr = IcActor::spawn_with_children(
-                &self.env,
-                manager,
-                Some(uuid.clone()),
-                Some(own.clone().recipient()),
-                children,
-            )?;
-            self.supervised.insert(uuid.clone(), supervision, true);
-            self.managers.insert(uuid, addr);
-        }
+    fn start_manager(&mut self, own: Addr<Root>, manager: ComponentSpec) -> Result<(), ErrorInfo> {
+        let uuid = manager.uuid().to_owned();
+        let supervision = SupervisionSpec::from_properties(&manager.properties)?;
+        let addr = IcActor::spawn(
+            &self.env,
+            manager,
+            Some(uuid.clone()),
+            Some(own.recipient()),
+        )?;
+        self.supervised.insert(uuid.clone(), supervision, true);
+        self.manager = Some((uuid, addr));
         Ok(())
     }
 
@@ -144,45 +113,21 @@ impl Handler<ChildEvent> for Root {
             ChildEventKind::ActorDied { .. } => {
                 Outcome::Escalate(format!("the actor of manager {uuid} died"))
             }
-            ChildEventKind::Exited(exit) => match self.managers.get(&uuid) {
-                Some(manager) => supervisor::on_exit(
+            ChildEventKind::Exited(exit) => match &self.manager {
+                Some((own, manager)) if *own == uuid => supervisor::on_exit(
                     &mut self.supervised,
                     &uuid,
                     &exit,
                     manager.clone().recipient(),
                     manager.clone().recipient(),
                 ),
-                None => Outcome::Handled,
+                _ => Outcome::Handled,
             },
         };
         if let Outcome::Escalate(reason) = outcome {
             self.escalate(reason);
         }
     }
-}
-
-/// The manager a configured component goes under.
-fn placed_under<'a>(
-    component: &'a ConfiguredComponent,
-    default: &'a str,
-    daemon: &'a str,
-) -> &'a str {
-    match component.manager.as_deref() {
-        Some(manager) if manager == daemon => default,
-        Some(manager) => manager,
-        None => default,
-    }
-}
-
-fn default_manager(uuid: &str) -> Result<ComponentSpec, ErrorInfo> {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let mut properties = Map::new();
-    properties.insert("category".into(), "manager".into());
-    properties.insert("type".into(), "generic".into());
-    properties.insert("name".into(), "Generic Manager".into());
-    properties.insert("location".into(), Value::String(host.trim().to_owned()));
-    properties.insert("uuid".into(), uuid.into());
-    ComponentSpec::from_properties(properties).map_err(|e| e.to_error_info())
 }
 
 impl Actor for Root {
@@ -206,15 +151,15 @@ impl Handler<Shutdown> for Root {
 
     fn handle(&mut self, Shutdown { deadline }: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.env.stopping.store(true, Ordering::Relaxed);
-        let managers: Vec<Addr<IcActor>> =
-            std::mem::take(&mut self.managers).into_values().collect();
+        let manager = self.manager.take().map(|(_, addr)| addr);
         let publisher = self.env.publisher.clone();
         let bus = self.bus.take();
         let kinds = self.env.kinds.clone();
         Box::pin(async move {
             let sequence = async {
-                futures_util::future::join_all(managers.iter().map(|m| m.send(StopComponent)))
-                    .await;
+                if let Some(manager) = manager {
+                    let _ = manager.send(StopComponent).await;
+                }
                 // Whatever the components ran must not outlive the daemon.
                 let drained = tokio::task::spawn_blocking(move || kinds.drain(KIND_DRAIN_GRACE));
                 if drained.await.is_err() {

@@ -7,6 +7,7 @@
 
 use crate::bus::amqp::AmqpSettings;
 use crate::kinds::KindRegistry;
+use crate::tree::{ConfiguredComponent, Entry};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -25,8 +26,8 @@ const FILE_NAMES: [&str; 4] = ["config.toml", "config.yaml", "config.yml", "conf
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
-    /// The daemon's uuid: its default generic manager's and its queue's;
-    /// a configured generic manager may carry the same uuid.
+    /// The daemon's uuid: its root generic manager's and its queue's; a
+    /// configured generic manager may carry it (it is then the root).
     #[serde(default)]
     uuid: Option<String>,
     /// State directory: stored components and every component's data
@@ -121,16 +122,6 @@ struct RawStatus {
     heartbeat_interval: Option<f64>,
 }
 
-/// A component from the configuration file.
-#[derive(Debug, Clone)]
-pub struct ConfiguredComponent {
-    /// Its definition.
-    pub spec: ComponentSpec,
-    /// The uuid of the manager it goes under (`manager` property; default:
-    /// the daemon's generic manager).
-    pub manager: Option<String>,
-}
-
 /// HTTP API settings.
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
@@ -190,10 +181,33 @@ pub struct Settings {
     pub api: Option<ApiSettings>,
     /// Status heartbeat period.
     pub heartbeat: Duration,
-    /// Managers from the configuration, in order.
-    pub managers: Vec<ConfiguredComponent>,
-    /// Other components from the configuration, in order.
+    /// The root generic manager (uuid: the daemon's): the configured
+    /// `manager`/`generic` entry with that uuid, else the default one
+    /// (see `crate::tree`).
+    pub root: ComponentSpec,
+    /// Every other configured component, configured managers included, in
+    /// order, each with the manager it goes under.
     pub components: Vec<ConfiguredComponent>,
+}
+
+impl Settings {
+    /// The managers the daemon runs at start-up: the root and the
+    /// configured ones below it.
+    pub fn manager_count(&self) -> usize {
+        1 + self
+            .components
+            .iter()
+            .filter(|c| c.spec.identity.category == "manager")
+            .count()
+    }
+
+    /// The configured components that are not managers.
+    pub fn component_count(&self) -> usize {
+        self.components
+            .iter()
+            .filter(|c| c.spec.identity.category != "manager")
+            .count()
+    }
 }
 
 /// A configuration that cannot be used.
@@ -436,8 +450,7 @@ fn validate(
     };
 
     let mut seen: HashSet<String> = HashSet::new();
-    let mut managers = Vec::new();
-    let mut components = Vec::new();
+    let mut entries = Vec::new();
     for (index, properties) in raw.components.into_iter().enumerate() {
         let key = |field: &str| format!("components[{index}]{field}");
         if properties.get("enabled").and_then(Value::as_bool) == Some(false) {
@@ -484,37 +497,14 @@ fn validate(
                 ))
             }
         }
-        let entry = ConfiguredComponent { spec, manager };
-        if entry.spec.identity.category == "manager" {
-            managers.push(entry);
-        } else {
-            components.push(entry);
-        }
+        entries.push(Entry {
+            index,
+            spec,
+            manager,
+        });
     }
-    // The daemon's uuid names its default generic manager; a configured
-    // generic manager may carry it (the reference's configs do), nothing
-    // else may.
-    let carried_by_generic = managers
-        .iter()
-        .any(|m| m.spec.uuid() == uuid && m.spec.identity.kind == "generic");
-    if seen.contains(&uuid) && !carried_by_generic {
-        return Err(invalid(
-            "uuid",
-            format!(
-                "{uuid} is both the daemon's (its default manager's) and a configured component's"
-            ),
-        ));
-    }
-    for (index, component) in components.iter().enumerate() {
-        if let Some(manager) = &component.manager {
-            if manager != &uuid && !managers.iter().any(|m| m.spec.uuid() == manager) {
-                return Err(invalid(
-                    &format!("components ({})", component.spec.uuid()),
-                    format!("manager {manager} is not configured (component {index})"),
-                ));
-            }
-        }
-    }
+    let tree =
+        crate::tree::arrange(&uuid, entries).map_err(|e| invalid(&e.key(), e.to_string()))?;
     Ok(Settings {
         source,
         uuid,
@@ -522,8 +512,8 @@ fn validate(
         broker,
         api,
         heartbeat,
-        managers,
-        components,
+        root: tree.root,
+        components: tree.components,
     })
 }
 

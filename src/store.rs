@@ -146,9 +146,9 @@ pub fn stored_daemon_uuid(dir: &Path) -> Result<Option<uuid::Uuid>, StoreError> 
 impl Store {
     /// Opens (creating it if needed) and locks the state directory, stores
     /// the daemon's uuid, and loads the stored components: each goes under
-    /// its manager; one whose manager no longer exists goes under the
-    /// default manager (with a warning). A stored uuid that a configured
-    /// component also has is an error.
+    /// its manager; one whose manager no longer exists goes under the root
+    /// manager, the daemon's uuid (with a warning). A stored uuid that a
+    /// configured component (or the root) also has is an error.
     pub fn open(settings: &Settings) -> Result<Store, StoreError> {
         let dir = settings.state.dir.clone();
         let components = dir.join("components");
@@ -162,28 +162,33 @@ impl Store {
             )?;
         }
         let configured: HashSet<String> = settings
-            .managers
+            .components
             .iter()
-            .chain(&settings.components)
-            .map(|c| c.spec.uuid().to_owned())
+            .map(|c| c.spec.uuid())
+            .chain([settings.root.uuid()])
+            .map(str::to_owned)
             .collect();
         let loaded = load_definitions(&components)?;
         for uuid in loaded.keys() {
-            if configured.contains(uuid) || uuid == &settings.uuid {
+            if configured.contains(uuid) {
                 return Err(StoreError::Clash {
                     uuid: uuid.clone(),
                     path: components.join(uuid).join(DEFINITION),
                 });
             }
         }
-        let default = default_manager(settings);
-        let mut top: HashSet<String> = settings
-            .managers
+        // The managers that exist at start-up: the root and the configured
+        // ones (all below the root, see `crate::tree`).
+        let root = settings.root.uuid();
+        let managers: HashSet<String> = settings
+            .components
             .iter()
-            .map(|m| m.spec.uuid().to_owned())
+            .filter(|c| c.spec.identity.category == "manager")
+            .map(|c| c.spec.uuid())
+            .chain([root])
+            .map(str::to_owned)
             .collect();
-        top.insert(default.clone());
-        let placed = place(loaded, &top, &default);
+        let placed = place(loaded, &managers, root);
         let stored = placed
             .iter()
             .map(|(uuid, (definition, _))| (uuid.clone(), definition.managed_by.clone()))
@@ -304,17 +309,6 @@ impl Store {
     }
 }
 
-/// The manager a component without a (living) manager goes under: the
-/// first configured generic manager, else the daemon's own (as
-/// `crate::root::Root::build` chooses it).
-fn default_manager(settings: &Settings) -> String {
-    settings
-        .managers
-        .iter()
-        .find(|m| m.spec.identity.kind == "generic")
-        .map_or_else(|| settings.uuid.clone(), |m| m.spec.uuid().to_owned())
-}
-
 /// Takes the directory's lock, failing at once if another daemon holds it.
 fn lock(dir: &Path) -> Result<File, StoreError> {
     let path = dir.join("lock");
@@ -409,17 +403,17 @@ fn remove_temporary_files(dir: &Path) {
 }
 
 /// Puts every stored component under a manager that will exist: its own
-/// if that is a top manager or a stored manager placed in turn; otherwise
-/// (its manager is gone, or managers form a cycle) under `default`, with a
-/// warning. Returns uuid -> (definition with the manager it goes under,
-/// spec).
+/// if that is one of `managers` (those that exist at start-up) or a stored
+/// manager placed in turn; otherwise (its manager is gone, or managers
+/// form a cycle) under `root`, with a warning. Returns uuid -> (definition
+/// with the manager it goes under, spec).
 pub fn place(
     mut loaded: HashMap<String, (Definition, ComponentSpec)>,
-    top: &HashSet<String>,
-    default: &str,
+    managers: &HashSet<String>,
+    root: &str,
 ) -> HashMap<String, (Definition, ComponentSpec)> {
     loop {
-        let mut reachable: HashSet<String> = top.clone();
+        let mut reachable: HashSet<String> = managers.clone();
         loop {
             let before = reachable.len();
             for (uuid, (definition, spec)) in &loaded {
@@ -456,8 +450,8 @@ pub fn place(
         };
         for uuid in adopt {
             if let Some((definition, _)) = loaded.get_mut(&uuid) {
-                tracing::warn!(%uuid, manager = %definition.managed_by, adopted_by = %default, "the stored component's manager does not exist; the default manager takes it over");
-                definition.managed_by = default.to_owned();
+                tracing::warn!(%uuid, manager = %definition.managed_by, adopted_by = %root, "the stored component's manager does not exist; the root manager takes it over");
+                definition.managed_by = root.to_owned();
             }
         }
     }
@@ -534,7 +528,7 @@ mod tests {
             stored(&u(12), "simulator", &u(99)),
             stored(&u(13), "manager", &u(99)),
             stored(&u(14), "simulator", &u(13)),
-            // A cycle no top manager reaches.
+            // A cycle no existing manager reaches.
             stored(&u(20), "manager", &u(21)),
             stored(&u(21), "manager", &u(20)),
         ]

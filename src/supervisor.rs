@@ -1,6 +1,6 @@
 //! The messages of the supervision tree and the supervisor's side of them:
 //! a component tells its supervisor (its manager's actor, or the root for
-//! a top manager) that it failed, that its run ended, that an operator
+//! the root manager) that it failed, that its run ended, that an operator
 //! reset it, or (from its drop guard) that its actor died; the supervisor
 //! answers with [`Restart`] after a backoff or [`GiveUp`] when the budget
 //! is spent, and escalates a manager's spent budget towards the root.

@@ -83,6 +83,15 @@ async fn ping_counts(lab: &mut Lab, headers: &[(&str, &str)]) -> Vec<(String, us
     counts
 }
 
+/// The uuids in a JSON array of strings (panics on anything else).
+fn uuids(list: &serde_json::Value) -> HashSet<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list of uuids: {list}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn expect(uuids: &[&String]) -> Vec<(String, usize)> {
     let mut v: Vec<(String, usize)> = uuids.iter().map(|u| ((*u).clone(), 1)).collect();
     v.sort();
@@ -183,7 +192,7 @@ async fn statuses_carry_what_villasweb_parses() {
     assert_eq!(realmless.headers.realm, None);
     assert_eq!(realmless.headers.uuid.as_ref(), Some(&d));
 
-    // The top manager manages itself (a valid uuid for VILLASweb), lists its
+    // The root manager manages itself (a valid uuid for VILLASweb), lists its
     // components and publishes the create schema.
     lab.client.act(&m, json!({"action": "ping"})).await;
     let manager = lab.client.wait_state(&m, "idle").await.body;
@@ -195,6 +204,10 @@ async fn statuses_carry_what_villasweb_parses() {
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(listed, lab.sims.iter().cloned().collect());
+    // ... and at the top level of the message too, where the reference
+    // puts them (a simulator has no such list).
+    assert_eq!(uuids(&manager["components"]), listed);
+    assert!(body.get("components").is_none());
     assert!(manager["schema"]["create"].is_object());
     lab.client.close().await;
 }
@@ -669,4 +682,136 @@ async fn villasweb_style_actions_sent_twice_run_once() {
         before.get(&a)
     );
     lab.client.close().await;
+}
+
+/// The configuration's `uuid` is always the daemon's root generic manager
+/// (as in the reference): configured managers go under it, a component
+/// goes under the configured manager its `manager` property names, and
+/// scripts reach the root by its uuid.
+#[tokio::test]
+async fn the_daemon_uuid_is_the_root_manager_and_configured_managers_go_under_it() {
+    let exchange = test_exchange();
+    let mut c = Client::connect(&exchange).await;
+    let root = new_uuid();
+    // g: a configured generic manager (the reference's example config has
+    // one); h: a manager under g; d under the root; e under g; f under h.
+    let (g, h, d, e, f) = (new_uuid(), new_uuid(), new_uuid(), new_uuid(), new_uuid());
+    let components = format!(
+        "- {{category: manager, type: generic, name: Standard Controller, uuid: {g}}}\n\
+         - {{category: simulator, type: dummy, uuid: {f}, manager: {h}}}\n\
+         - {{category: manager, type: generic, uuid: {h}, manager: {g}}}\n\
+         - {{category: simulator, type: dummy, uuid: {e}, manager: {g}}}\n{}",
+        dummy(&d, None, "D")
+    );
+    let _daemon = Daemon::start(&config(&exchange, &root, &components));
+    let status = c.wait_state(&root, "idle").await.body;
+    assert_eq!(status["status"]["managed_by"], root.as_str());
+    assert_eq!(status["properties"]["type"], "generic");
+    let top = uuids(&status["components"]);
+    assert_eq!(top, [g.clone(), d.clone()].into());
+    assert_eq!(uuids(&status["status"]["components"]), top);
+    for (uuid, manager, manages) in [
+        (&g, &root, vec![h.clone(), e.clone()]),
+        (&h, &g, vec![f.clone()]),
+        (&d, &root, vec![]),
+        (&e, &g, vec![]),
+        (&f, &h, vec![]),
+    ] {
+        let seen = c.wait_state(uuid, "idle").await.body;
+        assert_eq!(seen["status"]["managed_by"], manager.as_str(), "{uuid}");
+        if seen["properties"]["category"] == "manager" {
+            assert_eq!(
+                uuids(&seen["components"]),
+                manages.into_iter().collect(),
+                "{uuid}"
+            );
+        }
+    }
+    // Scripts ping and create through the daemon's uuid.
+    c.act(&root, json!({"action": "ping"})).await;
+    c.wait_state(&root, "idle").await;
+    let created = new_uuid();
+    c.act(
+        &root,
+        json!({"action": "create", "parameters": {"name": "N", "category": "simulator", "type": "dummy", "uuid": created}}),
+    )
+    .await;
+    let seen = c.wait_state(&created, "idle").await;
+    assert_eq!(seen.body["status"]["managed_by"], root.as_str());
+    c.close().await;
+}
+
+/// `reset` leads back from every state but `gone`, `shutdown` included;
+/// while `shuttingdown` it is refused (the protocol's table), and that
+/// state ends by itself: a "reset until idle" loop always ends.
+#[tokio::test]
+async fn reset_brings_a_shut_down_component_back() {
+    let (mut c, _daemon, _, sim) =
+        one_dummy(|yaml| yaml.replace("transition_delay: 0.05", "transition_delay: 1.0")).await;
+    c.act(&sim, json!({"action": "shutdown"})).await;
+    c.wait_state(&sim, "shuttingdown").await;
+    c.act(&sim, json!({"action": "reset"})).await;
+    let refused = c.wait_error(&sim, "invalid-transition").await;
+    assert_eq!(refused.state().as_deref(), Some("shuttingdown"));
+    c.wait_state(&sim, "shutdown").await;
+    c.act(&sim, json!({"action": "reset"})).await;
+    assert_eq!(c.states_until(&sim, "idle").await, ["resetting", "idle"]);
+    c.close().await;
+}
+
+/// A simulator's status carries, at the top level as the reference's do,
+/// the `model` and `results` of its last accepted `start` (else null).
+#[tokio::test]
+async fn simulator_statuses_carry_the_model_and_results_of_the_last_start() {
+    let (mut c, _daemon, manager, sim) = one_dummy(|yaml| yaml).await;
+    c.act(&sim, json!({"action": "ping"})).await;
+    let idle = c.wait_state(&sim, "idle").await.body;
+    assert_eq!(idle.get("model"), Some(&serde_json::Value::Null), "{idle}");
+    assert_eq!(
+        idle.get("results"),
+        Some(&serde_json::Value::Null),
+        "{idle}"
+    );
+    let model = json!({"type": "url", "url": "https://files.example/model.zip"});
+    let results = json!({"url": "https://files.example/results/1"});
+    c.act(
+        &sim,
+        json!({"action": "start", "model": model, "results": results}),
+    )
+    .await;
+    let starting = c.wait_state(&sim, "starting").await.body;
+    assert_eq!(
+        (&starting["model"], &starting["results"]),
+        (&model, &results)
+    );
+    c.wait_state(&sim, "running").await;
+    // A refused start changes nothing; the last start's stay after the run.
+    c.act(&sim, json!({"action": "start", "model": {"url": "x"}}))
+        .await;
+    let refused = c.wait_error(&sim, "invalid-transition").await.body;
+    assert_eq!(refused["model"], model);
+    c.act(&sim, json!({"action": "stop"})).await;
+    let idle = c.wait_state(&sim, "idle").await.body;
+    assert_eq!((&idle["model"], &idle["results"]), (&model, &results));
+    // Managers carry neither.
+    let status = c.wait_state(&manager, "idle").await.body;
+    assert!(status.get("model").is_none() && status.get("results").is_none());
+    c.close().await;
+}
+
+/// `create` without `name` is accepted, as the reference accepts it; the
+/// name defaults as for configured components.
+#[tokio::test]
+async fn create_without_a_name_gets_the_default_name() {
+    let (mut c, _daemon, manager, _) = one_dummy(|yaml| yaml).await;
+    let created = new_uuid();
+    c.act(
+        &manager,
+        json!({"action": "create", "parameters": {"category": "simulator", "type": "dummy", "uuid": created}}),
+    )
+    .await;
+    let status = c.wait_state(&created, "idle").await.body;
+    assert_eq!(status["properties"]["name"], "dummy simulator");
+    assert_eq!(status["status"]["managed_by"], manager.as_str());
+    c.close().await;
 }

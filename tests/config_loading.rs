@@ -75,7 +75,8 @@ fn reference_yaml_loads_unchanged_and_hides_the_password() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("configuration OK"), "{text}");
-    assert!(text.contains("1 manager(s), 1 component(s)"), "{text}");
+    // The daemon's root manager and the configured one below it.
+    assert!(text.contains("2 manager(s), 1 component(s)"), "{text}");
     assert!(!text.contains("Haegiethu0rohtee") && !stderr(&out).contains("Haegiethu0rohtee"));
 }
 
@@ -124,6 +125,16 @@ fn invalid_configurations_exit_78_naming_file_and_key() {
             "uuid",
         ),
         ("kind.yaml", "components:\n- {category: simulator, type: rtlab}\n", "components[0].type"),
+        (
+            "manager.yaml",
+            "components:\n- {category: simulator, type: dummy, manager: 3ddd318e-fee1-46d7-bff4-7c064d640d4e}\n",
+            "components[0].manager",
+        ),
+        (
+            "cycle.yaml",
+            "components:\n- {category: manager, type: generic, uuid: 3ddd318e-fee1-46d7-bff4-7c064d640d4e, manager: 3ddd318e-fee1-46d7-bff4-7c064d640d4f}\n- {category: manager, type: generic, uuid: 3ddd318e-fee1-46d7-bff4-7c064d640d4f, manager: 3ddd318e-fee1-46d7-bff4-7c064d640d4e}\n",
+            "components[0].manager",
+        ),
         ("missing.yaml", "components:\n- {type: dummy}\n", "components[0]"),
         ("delay.yaml", "components:\n- {category: simulator, type: dummy, transition_delay: fast}\n", "components[0]"),
         ("broken.yaml", "broker: [unclosed\n", "broken.yaml"),

@@ -451,3 +451,38 @@ async fn an_unusable_token_setting_is_a_configuration_error() {
         assert_eq!(daemon.wait_exit(), Some(78));
     }
 }
+
+/// A 400 carries the error where the bus publishes it (`status.error` of
+/// the component's status), besides the top-level `error` and the
+/// reference's `exception`: for a refused action and a malformed one.
+#[tokio::test]
+async fn http_refusals_carry_the_error_in_the_status_as_the_bus_does() {
+    let api = api().await;
+    let sim = api.sim.clone();
+    let (code, refused) = api
+        .post(
+            &format!("/component/{sim}"),
+            json!({"action": "stop"}).to_string(),
+        )
+        .await;
+    assert_eq!(code, 400, "{refused}");
+    assert_eq!(refused["status"]["state"], "idle");
+    assert_eq!(refused["status"]["error"]["kind"], "invalid-transition");
+    assert_eq!(refused["status"]["error"], refused["error"]);
+    assert_eq!(refused["exception"]["msg"], refused["error"]["message"]);
+    for body in ["not json", "{\"action\": \"fly\"}", "{\"nothing\": 1}"] {
+        let (code, answer) = api.post(&format!("/component/{sim}"), body).await;
+        assert_eq!(code, 400, "{body}");
+        assert_eq!(answer["status"]["state"], "idle", "{body}: {answer}");
+        assert!(
+            answer["status"]["error"]["message"].is_string(),
+            "{body}: {answer}"
+        );
+        assert_eq!(answer["status"]["error"], answer["error"], "{body}");
+        assert_eq!(answer["exception"]["msg"], answer["error"]["message"]);
+    }
+    // The refusal kept the state: the component's own status has no error.
+    let (code, status) = api.get(&format!("/component/{sim}")).await;
+    assert_eq!(code, 200);
+    assert!(status["status"].get("error").is_none(), "{status}");
+}

@@ -299,8 +299,12 @@ mod tests {
         );
         assert_eq!(
             run(&mut d, action(ActionKind::Reset, json!({}))),
-            [Shutdown],
-            "reset is refused in shutdown"
+            [Resetting, Idle],
+            "reset leads back from shutdown too"
+        );
+        assert_eq!(
+            run(&mut d, action(ActionKind::Shutdown, json!({}))),
+            [ShuttingDown, Shutdown]
         );
         assert_eq!(
             run(&mut d, action(ActionKind::Start, json!({}))),
@@ -437,10 +441,30 @@ mod tests {
     #[test]
     fn status_json_is_what_villasweb_reads() {
         let d = driver(0.0);
-        let body: Value = serde_json::from_slice(&d.status_json(State::Idle, None, None)).unwrap();
+        let status = |d: &Driver| -> Value {
+            serde_json::from_slice(&d.status_json(d.state(), None, Default::default())).unwrap()
+        };
+        let body = status(&d);
         assert_eq!(body["status"]["state"], "idle");
         assert!(body["schema"]["start"]["properties"]["runtime"].is_object());
         assert!(body["status"].get("error").is_none());
         assert!(body["when"].is_number());
+        // A simulator reports its last start's model and results at the
+        // top level, as the reference does: null before any.
+        assert_eq!(body.get("model"), Some(&Value::Null));
+        assert_eq!(body.get("results"), Some(&Value::Null));
+        assert!(body.get("components").is_none());
+        let mut d = d;
+        let mut start = action(ActionKind::Start, json!({}));
+        start.model = Some(json!({"type": "url", "url": "http://m"}));
+        run(&mut d, start);
+        let body = status(&d);
+        assert_eq!(body["model"]["url"], "http://m");
+        assert_eq!(body["results"], Value::Null);
+        // A refused start changes nothing.
+        let mut refused = action(ActionKind::Start, json!({}));
+        refused.results = Some(json!({"url": "http://r"}));
+        run(&mut d, refused);
+        assert_eq!(status(&d)["results"], Value::Null);
     }
 }

@@ -2,8 +2,10 @@
 //! daemon knows, in this daemon. Its status lists what it manages.
 //!
 //! `create` parameters are the new component's properties (`category` and
-//! `type` required, `uuid` optional: a new v4 uuid is generated when it is
-//! absent or null). A nested `properties` object, as the protocol page
+//! `type` required; `uuid` optional: a new v4 uuid is generated when it is
+//! absent or null; `name` optional: `"<type> <category>"` by default, as
+//! for configured components; the reference accepts a `create` without
+//! it too). A nested `properties` object, as the protocol page
 //! shows it, is merged in (top-level keys win). `delete` takes `{"uuid"}`.
 //!
 //! For chaos testing of the supervision tree only: a manager configured
@@ -38,9 +40,9 @@ impl Kind for GenericManagerKind {
                 "$schema": "http://json-schema.org/draft-07/schema",
                 "type": "object",
                 "default": {},
-                "required": ["name", "category", "type"],
+                "required": ["category", "type"],
                 "properties": {
-                    "name": text("Component name", "Generic Simulator #1"),
+                    "name": text("Component name (default: \"<type> <category>\")", "Generic Simulator #1"),
                     "owner": text("Component owner", "svg"),
                     "realm": text("Component realm", "de.rwth-aachen.eonerc.acs"),
                     "category": text("Component category", "simulator"),
@@ -204,6 +206,14 @@ mod tests {
         assert_ne!(a.uuid(), b.uuid());
         assert_eq!(a.properties["location"], "top");
         assert_eq!(a.properties["transition_delay"], 0.1);
+    }
+
+    #[test]
+    fn create_without_name_gets_the_default_name() {
+        let (mut d, mut ops) = (manager(), FakeDaemon::default());
+        let params = json!({"category": "simulator", "type": "dummy"});
+        assert_eq!(act(&mut d, &mut ops, ActionKind::Create, params), None);
+        assert_eq!(ops.created[0].name, "dummy simulator");
     }
 
     #[test]

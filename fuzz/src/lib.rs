@@ -148,7 +148,7 @@ fn run(driver: &mut Driver, action: &Action, manager: Option<&mut FakeManager>) 
                         let size = serde_json::to_string(error).map_or(0, |t| t.len());
                         assert!(size < 4096, "an error of {size} bytes was published");
                     }
-                    let body = driver.status_json(state, error.as_ref(), None);
+                    let body = driver.status_json(state, error.as_ref(), Default::default());
                     let view: Result<StatusView, _> = serde_json::from_slice(&body);
                     assert!(view.is_ok(), "an invalid status was published");
                 }
@@ -235,8 +235,9 @@ pub fn settings(data: &[u8]) {
     let text = String::from_utf8_lossy(text);
     if let Ok(settings) = settings::from_text(&text, format, kinds()) {
         // What was accepted is usable: every component has a valid uuid.
-        for component in settings.components.iter().chain(&settings.managers) {
-            let uuid = component.spec.uuid();
+        let specs = settings.components.iter().map(|c| &c.spec);
+        for spec in specs.chain([&settings.root]) {
+            let uuid = spec.uuid();
             assert_eq!(villas_sdk::spec::canonical_uuid(uuid), uuid);
         }
     }
@@ -286,8 +287,8 @@ pub fn settings_signature(data: &[u8]) -> u64 {
     let class = match settings::from_text(&text, format, kinds()) {
         Ok(s) => format!(
             "ok {} {} {}",
-            s.components.len(),
-            s.managers.len(),
+            s.component_count(),
+            s.manager_count(),
             s.broker.is_some()
         ),
         Err(settings::SettingsError::Invalid { key, message, .. }) => {

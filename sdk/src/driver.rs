@@ -19,6 +19,27 @@ use std::time::{Duration, Instant};
 /// A call into kind code for one control action.
 type KindCall = fn(&mut dyn Component, &mut Context<'_>, &Action) -> Result<(), ErrorInfo>;
 
+/// What the daemon adds to a component's status besides what the driver
+/// and the kind know.
+#[derive(Debug, Default)]
+pub struct StatusExtra<'a> {
+    /// More `status` fields (a supervisor's `restarts`, say).
+    pub fields: Option<Map<String, Value>>,
+    /// A manager's components (uuids): published as `components` at the
+    /// top level of the message, where the reference puts them, and in
+    /// `status`.
+    pub components: Option<&'a [&'a str]>,
+}
+
+/// The `model` and `results` of a simulator's last accepted `start`.
+#[derive(Debug, Default)]
+struct LastStart {
+    /// The action's `model`.
+    model: Option<Value>,
+    /// The action's `results`.
+    results: Option<Value>,
+}
+
 /// A component instance under the protocol's state machine.
 pub struct Driver {
     /// The kind, kept to rebuild the instance after it panicked.
@@ -49,6 +70,10 @@ pub struct Driver {
     /// The refusal or failure of the action being handled, returned by
     /// [`Driver::handle`].
     outcome: Option<ErrorInfo>,
+    /// A simulator's last accepted `start` (`None` for other categories):
+    /// its status reports `model` and `results` at the top level, as the
+    /// reference's simulators do.
+    last_start: Option<LastStart>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -71,6 +96,7 @@ impl Driver {
     ) -> Result<Self, ErrorInfo> {
         let component = build_guarded(kind.as_ref(), &spec)?;
         let properties = raw_json(&spec.published_properties());
+        let last_start = (spec.identity.category == "simulator").then(LastStart::default);
         Ok(Driver {
             kind,
             spec,
@@ -85,6 +111,7 @@ impl Driver {
             generation: 0,
             crashed: false,
             outcome: None,
+            last_start,
         })
     }
 
@@ -284,6 +311,10 @@ impl Driver {
                 }
             }
         }
+        if let (ActionKind::Start, Some(last)) = (kind, self.last_start.as_mut()) {
+            last.model = action.model.clone();
+            last.results = action.results.clone();
+        }
         self.state = transient;
         self.error = None;
         effects.push(Effect::Publish {
@@ -381,21 +412,21 @@ impl Driver {
         }
     }
 
-    /// Serialises a status message in `state` with `error`, adding `extra`
-    /// to the type-specific fields.
+    /// Serialises a status message in `state` with `error`, adding what
+    /// the daemon knows (`extra`).
     pub fn status_json(
         &self,
         state: State,
         error: Option<&ErrorInfo>,
-        extra: Option<Map<String, Value>>,
+        extra: StatusExtra<'_>,
     ) -> Vec<u8> {
         let mut fields = Map::new();
         let component = &self.component;
         if !self.crashed {
             let _ = catch_unwind(AssertUnwindSafe(|| component.status_fields(&mut fields)));
         }
-        if let Some(extra) = extra {
-            fields.extend(extra);
+        if let Some(more) = extra.fields {
+            fields.extend(more);
         }
         let message = StatusMessage {
             status: StatusBody {
@@ -406,11 +437,15 @@ impl Driver {
                 kernel: &self.host.kernel,
                 managed_by: self.managed_by.as_deref(),
                 error,
+                components: extra.components,
                 fields: &fields,
             },
             properties: &self.properties,
             schema: self.schemas.published(),
             when: unix_now(),
+            components: extra.components,
+            model: self.last_start.as_ref().map(|last| last.model.as_ref()),
+            results: self.last_start.as_ref().map(|last| last.results.as_ref()),
         };
         // Serialising borrowed strings, numbers and raw JSON into a Vec
         // cannot fail.

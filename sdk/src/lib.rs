@@ -19,7 +19,7 @@ pub mod schema;
 pub mod spec;
 
 pub use component::{Component, Context, Effect, Kind, ManagerOps, Task, TaskOutput, TimerToken};
-pub use driver::Driver;
+pub use driver::{Driver, StatusExtra};
 pub use protocol::{Action, ActionKind, ErrorCode, ErrorInfo, Headers, Identity, State};
 pub use schema::{SchemaError, Schemas};
 pub use spec::{ComponentSpec, SpecError};

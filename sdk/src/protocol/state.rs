@@ -24,7 +24,7 @@ pub enum State {
     Resetting,
     /// A `shutdown` is being carried out.
     ShuttingDown,
-    /// The component was shut down; it can only be started again.
+    /// The component was shut down; `start` or `reset` brings it back.
     Shutdown,
     /// Something failed; only `reset` brings the component back.
     Error,
@@ -67,7 +67,8 @@ impl State {
         }
     }
 
-    /// The states this state may move to (the reference's transition table).
+    /// The states this state may move to: the reference's transition
+    /// table, plus `shutdown -> resetting` (protocol.md).
     pub const fn successors(self) -> &'static [State] {
         use State::*;
         match self {
@@ -80,7 +81,10 @@ impl State {
             Stopping => &[Idle, Resetting, Error, Gone],
             Resetting => &[Idle, Resetting, Error, Gone],
             ShuttingDown => &[Shutdown, Error, Gone],
-            Shutdown => &[Starting, Error, Gone],
+            // The reference lacks `Resetting` here; with it `reset` leads
+            // back to `idle` from every state but `shuttingdown` (which ends
+            // by itself) and `gone`, so "reset until idle" always ends.
+            Shutdown => &[Starting, Resetting, Error, Gone],
             Error => &[Resetting, Error, Gone],
             Gone => &[],
         }
@@ -142,7 +146,7 @@ mod tests {
         (Stopping, &[Idle, Resetting, Error, Gone]),
         (Resetting, &[Idle, Resetting, Error, Gone]),
         (ShuttingDown, &[Shutdown, Error, Gone]),
-        (Shutdown, &[Starting, Error, Gone]),
+        (Shutdown, &[Starting, Resetting, Error, Gone]),
         (Error, &[Resetting, Error, Gone]),
         (Gone, &[]),
     ];
@@ -164,6 +168,26 @@ mod tests {
         }
         assert!("Running".parse::<State>().is_err());
         assert_eq!(ShuttingDown.as_str(), "shuttingdown");
+    }
+
+    /// "reset until idle" always ends: `reset` is accepted in every state
+    /// but `gone` and `shuttingdown`, and `shuttingdown` only leads to
+    /// states that accept it.
+    #[test]
+    fn reset_leads_to_idle_from_every_state_but_gone() {
+        assert!(Resetting.can_become(Idle));
+        for from in State::ALL {
+            match from {
+                Gone => assert!(!from.can_become(Resetting)),
+                ShuttingDown => {
+                    assert!(!from.can_become(Resetting));
+                    for next in from.successors().iter().filter(|s| **s != Gone) {
+                        assert!(next.can_become(Resetting), "{from} -> {next}");
+                    }
+                }
+                _ => assert!(from.can_become(Resetting), "{from}"),
+            }
+        }
     }
 
     #[test]

@@ -72,6 +72,10 @@ pub struct StatusBody<'a> {
     /// The error (in state `error`, or with a refusal that kept the state).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a ErrorInfo>,
+    /// A manager's components (uuids); also at the top level of the
+    /// message ([`StatusMessage::components`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<&'a [&'a str]>,
     /// Type-specific fields.
     #[serde(flatten)]
     pub fields: &'a Map<String, Value>,
@@ -88,6 +92,18 @@ pub struct StatusMessage<'a> {
     pub schema: &'a RawValue,
     /// When the status was taken (unix seconds).
     pub when: f64,
+    /// A manager's components (uuids), at the top level where the
+    /// reference puts them (clients of the reference read them there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<&'a [&'a str]>,
+    /// A simulator's last accepted `start`'s `model`, at the top level as
+    /// the reference publishes it (`Some(None)`: `null`, before any);
+    /// absent (`None`) for other categories.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<Option<&'a Value>>,
+    /// The same for `results`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<Option<&'a Value>>,
 }
 
 /// A received status message, for clients and tests.
