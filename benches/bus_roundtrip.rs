@@ -15,6 +15,9 @@
 //!    answered, 3 rounds (plus one `uuid: ""` "everyone" round);
 //! d. the daemon's resident memory (VmRSS, VmHWM) after start-up and after
 //!    the pings;
+//! f. three scrapes of its `GET /metrics` (the HTTP API on an ephemeral
+//!    port, read from the daemon's log): body size, series, time, and the
+//!    resident memory after the third;
 //! e. the floor under (c): the echo task publishes N copies of a real status
 //!    message (same properties, four headers, and it receives its own
 //!    messages back, as the daemon does), awaiting each publish like the
@@ -72,6 +75,12 @@ const PING_TIMEOUT: Duration = Duration::from_secs(5);
 const REALM_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait for the daemon to exit after SIGTERM (its own deadline is 10 s).
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Scrapes of `/metrics` (f).
+const SCRAPES: usize = 3;
+/// Longest wait for one scrape.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait for the daemon's `api_addr=` log line.
+const API_TIMEOUT: Duration = Duration::from_secs(30);
 
 macro_rules! fail {
     ($($arg:tt)*) => { return Err(format!($($arg)*).into()) };
@@ -224,6 +233,53 @@ fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
+/// The HTTP API's address from the daemon's `HTTP API listening` log line
+/// (`api_addr=127.0.0.1:PORT`), waiting for it until `deadline`.
+fn api_addr(daemon: &mut Daemon, deadline: Instant) -> Result<String> {
+    loop {
+        let log = std::fs::read_to_string(&daemon.log)?;
+        let found = log.lines().find_map(|line| {
+            let rest = line.split("api_addr=").nth(1)?;
+            rest.split_whitespace().next().map(str::to_owned)
+        });
+        if let Some(addr) = found {
+            return Ok(addr);
+        }
+        daemon.check_alive()?;
+        if Instant::now() >= deadline {
+            fail!("no api_addr= line in the daemon's log within {API_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One scrape of `/metrics`.
+struct Scrape {
+    bytes: usize,
+    /// Sample lines (not `#` comments).
+    series: usize,
+    took: Duration,
+}
+
+async fn scrape(http: &reqwest::Client, url: &str) -> Result<Scrape> {
+    let started = Instant::now();
+    let response = http.get(url).timeout(SCRAPE_TIMEOUT).send().await?;
+    if !response.status().is_success() {
+        fail!("GET {url}: {}", response.status());
+    }
+    let body = response.bytes().await?;
+    let took = started.elapsed();
+    let series = body
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty() && !line.starts_with(b"#"))
+        .count();
+    Ok(Scrape {
+        bytes: body.len(),
+        series,
+        took,
+    })
+}
+
 /// The part of a status message the bench reads.
 #[derive(Deserialize)]
 struct StatusMessage {
@@ -354,8 +410,10 @@ fn write_config(dir: &Path, config: &Config, names: &Names, uuids: &[String]) ->
     writeln!(yaml, "broker:")?;
     writeln!(yaml, "  url: {}", quote(&config.url))?;
     writeln!(yaml, "  exchange: {}", quote(&names.exchange))?;
+    // On an ephemeral port (logged as `api_addr=`), for the scrapes (f).
     writeln!(yaml, "api:")?;
-    writeln!(yaml, "  enabled: false")?;
+    writeln!(yaml, "  bind: 127.0.0.1")?;
+    writeln!(yaml, "  port: 0")?;
     writeln!(yaml, "status:")?;
     // Long, so that heartbeats (spread over the period) are rare during the run.
     writeln!(yaml, "  heartbeat_interval: 3600")?;
@@ -506,6 +564,8 @@ struct Report {
     startup_statuses: usize,
     memory_started: Memory,
     memory_after: Memory,
+    scrapes: Vec<Scrape>,
+    memory_scraped: Memory,
     daemon: Histogram<u64>,
     echo: Histogram<u64>,
     realm: Vec<RealmRound>,
@@ -591,22 +651,43 @@ fn print_report(config: &Config, report: &Report) {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| daemon memory        | VmRSS (MB) | VmHWM (MB) | target < 100 MB |"
+        "| GET /metrics         | body (MB) |  series | time (ms) | target < 10 MB |"
+    );
+    let _ = writeln!(
+        out,
+        "|----------------------|-----------|---------|-----------|----------------|"
+    );
+    for (n, scrape) in report.scrapes.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "| scrape #{:<12} | {:>9.2} | {:>7} | {:>9.1} | {:<14} |",
+            n + 1,
+            scrape.bytes as f64 / 1e6,
+            scrape.series,
+            scrape.took.as_secs_f64() * 1e3,
+            pass(scrape.bytes < 10_000_000)
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| daemon memory        | VmRSS (MB) | VmHWM (MB) | target          |"
     );
     let _ = writeln!(
         out,
         "|----------------------|------------|------------|-----------------|"
     );
-    for (name, m) in [
-        ("after start-up", report.memory_started),
-        ("after the pings", report.memory_after),
+    for (name, m, target) in [
+        ("after start-up", report.memory_started, 100.0),
+        ("after the pings", report.memory_after, 100.0),
+        ("after 3 scrapes", report.memory_scraped, 60.0),
     ] {
         let _ = writeln!(
             out,
             "| {name:<20} | {:>10.1} | {:>10.1} | {:<15} |",
             mb(m.rss_kb),
             mb(m.hwm_kb),
-            pass(mb(m.rss_kb) < 100.0)
+            format!("< {target} MB: {}", pass(mb(m.rss_kb) < target))
         );
     }
     let _ = writeln!(out);
@@ -883,6 +964,16 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
     .await;
     let memory_after = memory_of(pid)?;
 
+    // f: scrapes of /metrics, then the memory they leave behind.
+    let addr = api_addr(&mut daemon, Instant::now() + API_TIMEOUT)?;
+    let metrics_url = format!("http://{addr}/metrics");
+    let http = reqwest::Client::new();
+    let mut scrapes = Vec::with_capacity(SCRAPES);
+    for _ in 0..SCRAPES {
+        scrapes.push(scrape(&http, &metrics_url).await?);
+    }
+    let memory_scraped = memory_of(pid)?;
+
     // Stop the daemon.
     let (shutdown, exit) = daemon.terminate()?;
     let _ = client.close(200, "bench done".into()).await;
@@ -897,6 +988,8 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
         startup_statuses,
         memory_started,
         memory_after,
+        scrapes,
+        memory_scraped,
         daemon: daemon_histogram,
         echo: echo_histogram,
         realm,

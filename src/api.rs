@@ -121,25 +121,26 @@ async fn openapi() -> HttpResponse {
         .body(OPENAPI)
 }
 
-/// Renders on the blocking pool: with thousands of ICs a scrape takes
-/// milliseconds the API worker should not spend.
+/// Streams the scrape chunk by chunk (see `villas_metrics::Scrape`):
+/// each chunk (a few hundred ICs, well under a millisecond) is encoded
+/// when the connection can take it, so neither the worker nor the
+/// allocator ever holds the whole body of thousands of ICs.
 async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
-    let metrics = state.metrics.clone();
-    match web::block(move || metrics.render()).await {
-        Ok(Ok(body)) => HttpResponse::Ok()
+    match state.metrics.scrape() {
+        Ok(scrape) => HttpResponse::Ok()
             .content_type(villas_metrics::CONTENT_TYPE)
-            .body(body),
-        Ok(Err(error)) => {
+            .streaming(futures_util::stream::iter(scrape.map(|chunk| {
+                chunk.map(web::Bytes::from).inspect_err(|error| {
+                    tracing::error!(%error, "cannot render the metrics; scrape aborted");
+                })
+            }))),
+        Err(error) => {
             tracing::error!(%error, "cannot render the metrics");
             error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &ErrorInfo::new(ErrorCode::Failed, error.to_string()),
             )
         }
-        Err(error) => error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &ErrorInfo::new(ErrorCode::Failed, error.to_string()),
-        ),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Black-box tests of `GET /metrics`: the real daemon on the real broker
-//! (an IC's state set follows a start; actions, refusals, deletion, bus
+//! (an IC's one state series follows a start; its four per-IC series;
+//! actions, refusals and runs counted by type; ICs per state; deletion; bus
 //! traffic), `promtool check metrics` on the exposition, and the real
 //! Prometheus server (Debian's `prometheus`, installed by `.ci/run`)
 //! scraping a daemon, queried through its HTTP API.
@@ -86,6 +87,18 @@ fn current_states(text: &str, uuid: &str) -> Vec<String> {
         .collect()
 }
 
+/// The labels of the families aggregated by type, for the dummy simulator.
+const DUMMY: [(&str, &str); 2] = [("category", "simulator"), ("type", "dummy")];
+
+/// `villas_ics` of the dummy simulators in `realm` and `state`.
+fn ics(text: &str, realm: &str, state: &str) -> f64 {
+    sample(
+        text,
+        "villas_ics",
+        &[DUMMY[0], DUMMY[1], ("realm", realm), ("state", state)],
+    )
+}
+
 fn config_with_api(exchange: &str, manager: &str, components: &str) -> String {
     config(exchange, manager, components).replace("api:\n  enabled: false", "api:\n  port: 0")
 }
@@ -125,24 +138,32 @@ async fn ic_series_follow_actions_on_the_broker() {
         ("realm", "lab"),
     ];
     assert_eq!(current_states(&text, &sim), ["idle"]);
-    // One series per state, all pre-initialised, with the configured labels.
-    assert_eq!(samples(&text, "villas_ic_state", &labels).len(), 11);
+    // One state series per IC, with the configured labels; four series in
+    // all per IC.
+    assert_eq!(samples(&text, "villas_ic_state", &labels).len(), 1);
+    assert_eq!(
+        text.lines().filter(|l| l.contains(sim.as_str())).count(),
+        4,
+        "{text}"
+    );
+    for name in [
+        "villas_ic_state_changes_total",
+        "villas_ic_restarts_total",
+        "villas_ic_state_changed_timestamp_seconds",
+    ] {
+        assert_eq!(samples(&text, name, &labels).len(), 1, "{name}");
+    }
+    // Its type's aggregated series exist from the start, without IC labels.
     assert_eq!(
         sample(
             &text,
-            "villas_ic_state",
-            &[("uuid", &sim), ("state", "running")]
+            "villas_actions_refused_total",
+            &[DUMMY[0], DUMMY[1], ("action", "start")]
         ),
         0.0
     );
-    assert_eq!(
-        sample(
-            &text,
-            "villas_ic_actions_refused_total",
-            &[("uuid", &sim), ("action", "start")]
-        ),
-        0.0
-    );
+    assert_eq!(ics(&text, "lab", "idle"), 1.0);
+    assert_eq!(ics(&text, "lab", "running"), 0.0);
     assert_eq!(sample(&text, "villas_bus_connected", &[]), 1.0);
     assert_eq!(
         samples(
@@ -162,11 +183,20 @@ async fn ic_series_follow_actions_on_the_broker() {
 
     let text = scrape(&url).await;
     assert_eq!(current_states(&text, &sim), ["running"]);
+    assert_eq!(
+        samples(&text, "villas_ic_state", &[("uuid", &sim)]),
+        [1.0],
+        "the idle series is gone"
+    );
+    assert_eq!(
+        (ics(&text, "lab", "idle"), ics(&text, "lab", "running")),
+        (0.0, 1.0)
+    );
     let action =
-        |name: &str, kind: &str| sample(&text, name, &[("uuid", sim.as_str()), ("action", kind)]);
-    assert_eq!(action("villas_ic_actions_accepted_total", "start"), 1.0);
-    assert_eq!(action("villas_ic_actions_refused_total", "start"), 1.0);
-    assert_eq!(action("villas_ic_actions_accepted_total", "ping"), 1.0);
+        |name: &str, kind: &str| sample(&text, name, &[DUMMY[0], DUMMY[1], ("action", kind)]);
+    assert_eq!(action("villas_actions_accepted_total", "start"), 1.0);
+    assert_eq!(action("villas_actions_refused_total", "start"), 1.0);
+    assert_eq!(action("villas_actions_accepted_total", "ping"), 1.0);
     assert_eq!(
         sample(&text, "villas_ic_state_changes_total", &[("uuid", &sim)]),
         2.0,
@@ -191,16 +221,12 @@ async fn ic_series_follow_actions_on_the_broker() {
         "our own statuses come back and are dropped"
     );
 
-    // A stop ends the run: one observation in the run-duration histogram.
+    // A stop ends the run: one observation in its type's run durations.
     client.act(&sim, json!({"action": "stop"})).await;
     client.wait_state(&sim, "idle").await;
     let text = scrape(&url).await;
     assert_eq!(
-        sample(
-            &text,
-            "villas_ic_run_duration_seconds_count",
-            &[("uuid", &sim)]
-        ),
+        sample(&text, "villas_run_duration_seconds_count", &DUMMY),
         1.0
     );
 
@@ -215,6 +241,7 @@ async fn ic_series_follow_actions_on_the_broker() {
     client.wait_state(&created, "idle").await;
     let text = scrape(&url).await;
     assert_eq!(current_states(&text, &created), ["idle"]);
+    assert_eq!(ics(&text, "", "idle"), 1.0, "the created IC has no realm");
     client
         .act(
             &manager,
@@ -227,10 +254,19 @@ async fn ic_series_follow_actions_on_the_broker() {
         !text.contains(&created),
         "a deleted IC's series remain:\n{text}"
     );
+    assert_eq!(ics(&text, "", "idle"), 0.0);
     assert_eq!(current_states(&text, &sim), ["idle"]);
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(0));
     client.close().await;
+}
+
+/// The names in the `# TYPE` lines of `text`.
+fn villas_metrics_families(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect()
 }
 
 fn promtool() -> Command {
@@ -246,18 +282,50 @@ fn promtool() -> Command {
 async fn promtool_accepts_the_exposition() {
     let manager = new_uuid();
     let sim = new_uuid();
-    // A name that needs escaping in the exposition format.
-    let yaml = format!(
+    // A name that needs escaping in the exposition format; and enough ICs
+    // for the per-IC families to be streamed in several chunks.
+    let mut yaml = format!(
         "uuid: {manager}\napi:\n  port: 0\ncomponents:\n- category: simulator\n  type: dummy\n  name: 'Sim \"quoted\" \\ back ü'\n  uuid: {sim}\n"
     );
+    const MORE: usize = 1200;
+    for n in 0..MORE {
+        yaml.push_str(&format!(
+            "- {{category: simulator, type: dummy, name: 'IC {n}', uuid: {}}}\n",
+            new_uuid()
+        ));
+    }
     let mut daemon = Daemon::start(&yaml);
     let url = metrics_url(&daemon.api_base());
     daemon.wait_log("supervision tree started");
-    let text = scrape(&url).await;
+    // The manager creates its components as it starts: poll (bounded)
+    // until every one has its series.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let text = scrape(&url).await;
+        let idle = samples(&text, "villas_ics", &[DUMMY[0], ("state", "idle")]);
+        if idle == [(MORE + 1) as f64] {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every IC has series: {idle:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(
         text.contains(r#"name="Sim \"quoted\" \\ back ü""#),
         "{text}"
     );
+    // Each family announced once; four series per IC (and the manager).
+    for name in villas_metrics_families(&text) {
+        assert_eq!(
+            text.matches(&format!("# TYPE {name} ")).count(),
+            1,
+            "{name}"
+        );
+    }
+    let per_ic = text.lines().filter(|l| l.contains("uuid=\"")).count();
+    assert_eq!(per_ic, 4 * (MORE + 2));
     let mut child = promtool()
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -433,6 +501,10 @@ async fn prometheus_scrapes_an_ic_state_with_a_bearer_token() {
     let running = format!("villas_ic_state{{uuid=\"{sim}\",state=\"running\"}} == 1");
     let result = prometheus.wait_query(&running, |r| r.len() == 1).await;
     assert_eq!(value_of(&result[0]), 1.0);
+    // The idle series went stale with the transition: the IC has one.
+    let all = format!("villas_ic_state{{uuid=\"{sim}\"}}");
+    let result = prometheus.wait_query(&all, |r| r.len() == 1).await;
+    assert_eq!(result[0]["metric"]["state"], "running");
     let up = prometheus
         .wait_query("up{job=\"villas-controller\"}", |r| r.len() == 1)
         .await;

@@ -1,166 +1,98 @@
-//! The per-IC metrics: a compact, atomic record per IC (about half a
-//! kilobyte, so that 10,000 ICs stay cheap) kept in a map by uuid, written
-//! straight to the text exposition format at scrape time. The
-//! [`IcMetrics`] handle is what an IC actor holds; its methods are the
-//! one-line instrumentation calls.
+//! The per-IC metrics: one small record per IC (its uuid and name, the
+//! [`Group`] of its category, type and realm, its state and two counters)
+//! in a table by uuid, from which a scrape builds the per-IC families and
+//! [`ICS`], a chunk of ICs at a time, for the stock `TextEncoder` to write
+//! ([`IcChunks`]). The [`IcMetrics`] handle is what an IC actor holds; its
+//! methods are the one-line instrumentation calls.
+//!
+//! Why a table and not a `GaugeVec`: every child of a prometheus
+//! `MetricVec` keeps its own copy of the family's description and label
+//! pairs, about 1.2 kB per series, so the four per-IC families would hold
+//! some 48 MB at 10,000 ICs; a record here is under 300 bytes and the
+//! families exist only while a scrape is encoded.
 
-use crate::daemon::{action_index, DaemonMetrics};
+use crate::by_type::{ByType, Group};
+use crate::daemon::DaemonMetrics;
 use crate::names::*;
 use parking_lot::{Mutex, RwLock};
-#[cfg(test)]
-use prometheus::proto::{
-    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
-};
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::TextEncoder;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use villas_sdk::{ActionKind, ComponentSpec, State};
 
-/// The states of the state set: every state but `gone` (a deleted IC's
-/// series are removed instead).
+/// The states an IC can be in while it has series: every state but `gone`
+/// (a deleted IC's series are removed instead).
 const STATES: &[State] = State::ALL.split_at(State::ALL.len() - 1).0;
 const _: () = assert!(matches!(State::ALL[State::ALL.len() - 1], State::Gone));
 
-const ACTIONS: usize = ActionKind::ALL.len();
-
-/// The label values of one IC, from its definition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IcLabels {
-    /// Values in the order of [`IC_LABELS`].
-    values: [String; 5],
-}
-
-impl IcLabels {
-    /// The labels of a configured or created component (realm `""` when it
-    /// has none).
-    pub fn of(spec: &ComponentSpec) -> Self {
-        let identity = &spec.identity;
-        IcLabels {
-            values: [
-                identity.uuid.clone(),
-                spec.name.clone(),
-                identity.category.clone(),
-                identity.kind.clone(),
-                identity.realm.clone().unwrap_or_default(),
-            ],
-        }
-    }
-
-    /// The uuid.
-    pub fn uuid(&self) -> &str {
-        &self.values[0]
-    }
-}
-
-/// A small lock-free histogram with fixed buckets.
-#[derive(Debug)]
-struct AtomicHistogram {
-    /// Non-cumulative counts per bucket of [`RUN_BUCKETS`].
-    buckets: [AtomicU64; RUN_BUCKETS.len()],
-    count: AtomicU64,
-    /// f64 bits of the sum.
-    sum: AtomicU64,
-}
-
-impl AtomicHistogram {
-    fn new() -> Self {
-        AtomicHistogram {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            count: AtomicU64::new(0),
-            sum: AtomicU64::new(0f64.to_bits()),
-        }
-    }
-
-    fn observe(&self, value: f64) {
-        if let Some(index) = RUN_BUCKETS.iter().position(|bound| value <= *bound) {
-            self.buckets[index].fetch_add(1, Ordering::Relaxed);
-        }
-        let _ = self
-            .sum
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some((f64::from_bits(bits) + value).to_bits())
-            });
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Cumulative bucket counts, the total count (at least the last
-    /// bucket's, so a concurrent observation never makes +Inf smaller)
-    /// and the sum.
-    fn snapshot(&self) -> ([u64; RUN_BUCKETS.len()], u64, f64) {
-        let mut cumulative = 0;
-        let buckets = std::array::from_fn(|index| {
-            cumulative += self.buckets[index].load(Ordering::Relaxed);
-            cumulative
-        });
-        let count = self.count.load(Ordering::Relaxed).max(cumulative);
-        (
-            buckets,
-            count,
-            f64::from_bits(self.sum.load(Ordering::Relaxed)),
-        )
-    }
-
-    #[cfg(test)]
-    fn proto(&self) -> Histogram {
-        let (cumulative, count, sum) = self.snapshot();
-        let buckets = RUN_BUCKETS
-            .iter()
-            .zip(cumulative)
-            .map(|(bound, count)| {
-                let mut bucket = Bucket::default();
-                bucket.set_upper_bound(*bound);
-                bucket.set_cumulative_count(count);
-                bucket
-            })
-            .collect();
-        let mut histogram = Histogram::default();
-        histogram.set_bucket(buckets);
-        histogram.set_sample_count(count);
-        histogram.set_sample_sum(sum);
-        histogram
-    }
-}
-
 /// One IC's series.
 #[derive(Debug)]
-struct IcSeries {
-    labels: IcLabels,
-    /// Index into [`STATES`].
+struct IcRecord {
+    /// The `uuid` label.
+    uuid: String,
+    /// The `name` label.
+    name: String,
+    /// The `category`, `type` and `realm` labels, and the aggregated
+    /// series the IC counts its actions and runs in.
+    group: Arc<Group>,
+    /// Index into [`STATES`] of the current state.
     state: AtomicU8,
     /// f64 bits of the Unix time of the last state change.
     changed_at: AtomicU64,
+    /// State changes.
     changes: AtomicU64,
-    accepted: [AtomicU64; ACTIONS],
-    refused: [AtomicU64; ACTIONS],
+    /// Supervisor restarts.
     restarts: AtomicU64,
-    runs: AtomicHistogram,
-    /// When the current run began, if one is on.
+    /// When the current run began, if one is on (for the run duration).
     run_started: Mutex<Option<Instant>>,
 }
 
-impl IcSeries {
-    fn new(labels: IcLabels) -> Self {
-        IcSeries {
-            labels,
-            state: AtomicU8::new(0),
-            changed_at: AtomicU64::new(unix_now().to_bits()),
-            changes: AtomicU64::new(0),
-            accepted: std::array::from_fn(|_| AtomicU64::new(0)),
-            refused: std::array::from_fn(|_| AtomicU64::new(0)),
-            restarts: AtomicU64::new(0),
-            runs: AtomicHistogram::new(),
-            run_started: Mutex::new(None),
-        }
-    }
-
+impl IcRecord {
     fn set_state(&self, state: State) {
         let index = STATES.iter().position(|s| *s == state).unwrap_or(0);
         self.state.store(index as u8, Ordering::Relaxed);
         self.changed_at
             .store(unix_now().to_bits(), Ordering::Relaxed);
     }
+
+    /// Index into [`STATES`] of the current state.
+    fn state_index(&self) -> usize {
+        usize::from(self.state.load(Ordering::Relaxed)).min(STATES.len() - 1)
+    }
+
+    fn state(&self) -> State {
+        STATES[self.state_index()]
+    }
+
+    /// The five IC label pairs (with room for a sixth).
+    fn label_pairs(&self) -> Vec<LabelPair> {
+        let group = &*self.group;
+        let values = [
+            self.uuid.as_str(),
+            self.name.as_str(),
+            group.category.as_str(),
+            group.kind.as_str(),
+            group.realm.as_str(),
+        ];
+        let mut pairs = Vec::with_capacity(IC_LABELS.len() + 1);
+        pairs.extend(
+            IC_LABELS
+                .iter()
+                .zip(values)
+                .map(|(name, value)| label_pair(name, value)),
+        );
+        pairs
+    }
+}
+
+fn label_pair(name: &str, value: &str) -> LabelPair {
+    let mut pair = LabelPair::default();
+    pair.set_name(name.to_owned());
+    pair.set_value(value.to_owned());
+    pair
 }
 
 fn unix_now() -> f64 {
@@ -177,38 +109,67 @@ fn in_run(state: State) -> bool {
     )
 }
 
-/// Every IC's series, by uuid.
-#[derive(Debug, Default)]
+/// Every IC's record, by uuid (the order of the series in a scrape).
+#[derive(Debug)]
 pub(crate) struct IcTable {
-    ics: RwLock<BTreeMap<String, Arc<IcSeries>>>,
+    ics: RwLock<BTreeMap<String, Arc<IcRecord>>>,
+    /// The groups the records belong to, all of them counted in [`ICS`].
+    by_type: Arc<ByType>,
 }
 
 impl IcTable {
-    /// The series of the IC with these labels: the existing record when
-    /// the uuid has one with the same labels (a restarted IC keeps its
-    /// counters), else a new one. The state starts at `idle`.
-    fn entry(&self, labels: IcLabels) -> Arc<IcSeries> {
-        let mut ics = self.ics.write();
-        let series = match ics.get(labels.uuid()) {
-            Some(existing) if existing.labels == labels => existing.clone(),
-            _ => {
-                let series = Arc::new(IcSeries::new(labels));
-                ics.insert(series.labels.uuid().to_owned(), series.clone());
-                series
-            }
-        };
-        series.set_state(State::Idle);
-        series
+    pub(crate) fn new(by_type: Arc<ByType>) -> Self {
+        IcTable {
+            ics: RwLock::new(BTreeMap::new()),
+            by_type,
+        }
     }
 
-    /// Removes `series` if it is still the uuid's current record.
-    fn remove(&self, series: &Arc<IcSeries>) {
+    /// The record of the IC defined by `spec`: the existing one when its
+    /// uuid has one with the same labels (a restarted or rebuilt IC keeps
+    /// its counters), else a new one. The state starts at `idle`.
+    fn entry(&self, spec: &ComponentSpec) -> Arc<IcRecord> {
+        let identity = &spec.identity;
+        let group = self.by_type.group(
+            &identity.category,
+            &identity.kind,
+            identity.realm.as_deref().unwrap_or_default(),
+        );
+        let mut ics = self.ics.write();
+        let record = match ics.get(&identity.uuid) {
+            Some(existing)
+                if existing.name == spec.name && Arc::ptr_eq(&existing.group, &group) =>
+            {
+                existing.clone()
+            }
+            _ => {
+                let record = Arc::new(IcRecord {
+                    uuid: identity.uuid.clone(),
+                    name: spec.name.clone(),
+                    group,
+                    state: AtomicU8::new(0),
+                    changed_at: AtomicU64::new(0),
+                    changes: AtomicU64::new(0),
+                    restarts: AtomicU64::new(0),
+                    run_started: Mutex::new(None),
+                });
+                ics.insert(record.uuid.clone(), record.clone());
+                record
+            }
+        };
+        record.set_state(State::Idle);
+        *record.run_started.lock() = None;
+        record
+    }
+
+    /// Removes `record` if it is still its uuid's current record.
+    fn remove(&self, record: &Arc<IcRecord>) {
         let mut ics = self.ics.write();
         if ics
-            .get(series.labels.uuid())
-            .is_some_and(|current| Arc::ptr_eq(current, series))
+            .get(&record.uuid)
+            .is_some_and(|current| Arc::ptr_eq(current, record))
         {
-            ics.remove(series.labels.uuid());
+            ics.remove(&record.uuid);
         }
     }
 
@@ -216,239 +177,8 @@ impl IcTable {
     pub(crate) fn len(&self) -> usize {
         self.ics.read().len()
     }
-
-    /// Appends every IC family to `out` in the text exposition format,
-    /// line for line what the prometheus crate's `TextEncoder` writes for
-    /// these families (checked by a test against [`IcTable::collect`]),
-    /// without building them as `MetricFamily` values first: at 10,000
-    /// ICs those are 480,000 series, about 280 MB of short-lived
-    /// allocations per scrape.
-    pub(crate) fn write_text(&self, out: &mut String) {
-        let ics: Vec<Arc<IcSeries>> = self.ics.read().values().cloned().collect();
-        let prefixes: Vec<String> = ics.iter().map(|ic| label_prefix(&ic.labels)).collect();
-        let all = || ics.iter().zip(&prefixes);
-        out.reserve(ics.len() * 48 * (prefixes.first().map_or(0, String::len) + 60));
-
-        header(out, IC_STATE, IC_STATE_HELP, "gauge");
-        for (ic, prefix) in all() {
-            let current = usize::from(ic.state.load(Ordering::Relaxed));
-            for (index, state) in STATES.iter().enumerate() {
-                let value = f64::from(u8::from(index == current));
-                sample(
-                    out,
-                    IC_STATE,
-                    prefix,
-                    Some((STATE_LABEL, state.as_str())),
-                    value,
-                );
-            }
-        }
-        header(out, IC_STATE_CHANGES, IC_STATE_CHANGES_HELP, "counter");
-        for (ic, prefix) in all() {
-            let value = ic.changes.load(Ordering::Relaxed) as f64;
-            sample(out, IC_STATE_CHANGES, prefix, None, value);
-        }
-        header(out, IC_STATE_CHANGED, IC_STATE_CHANGED_HELP, "gauge");
-        for (ic, prefix) in all() {
-            let value = f64::from_bits(ic.changed_at.load(Ordering::Relaxed));
-            sample(out, IC_STATE_CHANGED, prefix, None, value);
-        }
-        for (name, help, accepted) in [
-            (IC_ACTIONS_ACCEPTED, IC_ACTIONS_ACCEPTED_HELP, true),
-            (IC_ACTIONS_REFUSED, IC_ACTIONS_REFUSED_HELP, false),
-        ] {
-            header(out, name, help, "counter");
-            for (ic, prefix) in all() {
-                let counters = if accepted { &ic.accepted } else { &ic.refused };
-                for (kind, counter) in ActionKind::ALL.iter().zip(counters) {
-                    let value = counter.load(Ordering::Relaxed) as f64;
-                    sample(
-                        out,
-                        name,
-                        prefix,
-                        Some((ACTION_LABEL, kind.as_str())),
-                        value,
-                    );
-                }
-            }
-        }
-        header(out, IC_RESTARTS, IC_RESTARTS_HELP, "counter");
-        for (ic, prefix) in all() {
-            let value = ic.restarts.load(Ordering::Relaxed) as f64;
-            sample(out, IC_RESTARTS, prefix, None, value);
-        }
-        header(out, IC_RUN_DURATION, IC_RUN_DURATION_HELP, "histogram");
-        let bucket = format!("{IC_RUN_DURATION}_bucket");
-        let sum = format!("{IC_RUN_DURATION}_sum");
-        let count = format!("{IC_RUN_DURATION}_count");
-        let bounds: Vec<String> = RUN_BUCKETS.iter().map(f64::to_string).collect();
-        for (ic, prefix) in all() {
-            let (cumulative, total, total_sum) = ic.runs.snapshot();
-            for (bound, value) in bounds.iter().zip(cumulative) {
-                sample(out, &bucket, prefix, Some(("le", bound)), value as f64);
-            }
-            sample(out, &bucket, prefix, Some(("le", "+Inf")), total as f64);
-            sample(out, &sum, prefix, None, total_sum);
-            sample(out, &count, prefix, None, total as f64);
-        }
-    }
 }
 
-/// `{uuid="...",name="...",...` (escaped, without the closing brace).
-fn label_prefix(labels: &IcLabels) -> String {
-    let mut prefix = String::with_capacity(128);
-    for (index, (name, value)) in IC_LABELS.iter().zip(&labels.values).enumerate() {
-        prefix.push(if index == 0 { '{' } else { ',' });
-        prefix.push_str(name);
-        prefix.push_str("=\"");
-        escape(&mut prefix, value, true);
-        prefix.push('"');
-    }
-    prefix
-}
-
-/// The text format's escaping: `\\`, newline, and `"` in label values.
-fn escape(out: &mut String, text: &str, quote: bool) {
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' if quote => out.push_str("\\\""),
-            c => out.push(c),
-        }
-    }
-}
-
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    out.push_str("# HELP ");
-    out.push_str(name);
-    out.push(' ');
-    escape(out, help, false);
-    out.push_str("\n# TYPE ");
-    out.push_str(name);
-    out.push(' ');
-    out.push_str(kind);
-    out.push('\n');
-}
-
-fn sample(out: &mut String, name: &str, prefix: &str, extra: Option<(&str, &str)>, value: f64) {
-    out.push_str(name);
-    out.push_str(prefix);
-    if let Some((label, text)) = extra {
-        out.push(',');
-        out.push_str(label);
-        out.push_str("=\"");
-        escape(out, text, true);
-        out.push('"');
-    }
-    out.push_str("} ");
-    // Writing to a String cannot fail.
-    let _ = write!(out, "{value}");
-    out.push('\n');
-}
-
-/// The same families as `MetricFamily` values, in the shape the
-/// prometheus crate's collectors produce: the reference the streaming
-/// writer is tested against.
-#[cfg(test)]
-impl IcTable {
-    pub(crate) fn collect(&self) -> Vec<MetricFamily> {
-        let ics = self.ics.read();
-        let mut state = Vec::new();
-        let mut changes = Vec::new();
-        let mut changed = Vec::new();
-        let mut accepted = Vec::new();
-        let mut refused = Vec::new();
-        let mut restarts = Vec::new();
-        let mut runs = Vec::new();
-        for ic in ics.values() {
-            let current = usize::from(ic.state.load(Ordering::Relaxed));
-            for (index, s) in STATES.iter().enumerate() {
-                let labels = label_pairs(&ic.labels, Some((STATE_LABEL, s.as_str())));
-                state.push(gauge(labels, f64::from(u8::from(index == current))));
-            }
-            changes.push(counter(
-                label_pairs(&ic.labels, None),
-                ic.changes.load(Ordering::Relaxed),
-            ));
-            changed.push(gauge(
-                label_pairs(&ic.labels, None),
-                f64::from_bits(ic.changed_at.load(Ordering::Relaxed)),
-            ));
-            for (index, kind) in ActionKind::ALL.iter().enumerate() {
-                let pair = Some((ACTION_LABEL, kind.as_str()));
-                accepted.push(counter(
-                    label_pairs(&ic.labels, pair),
-                    ic.accepted[index].load(Ordering::Relaxed),
-                ));
-                refused.push(counter(
-                    label_pairs(&ic.labels, pair),
-                    ic.refused[index].load(Ordering::Relaxed),
-                ));
-            }
-            restarts.push(counter(
-                label_pairs(&ic.labels, None),
-                ic.restarts.load(Ordering::Relaxed),
-            ));
-            let mut run = Metric::from_label(label_pairs(&ic.labels, None));
-            run.set_histogram(ic.runs.proto());
-            runs.push(run);
-        }
-        vec![
-            family(IC_STATE, IC_STATE_HELP, MetricType::GAUGE, state),
-            family(
-                IC_STATE_CHANGES,
-                IC_STATE_CHANGES_HELP,
-                MetricType::COUNTER,
-                changes,
-            ),
-            family(
-                IC_STATE_CHANGED,
-                IC_STATE_CHANGED_HELP,
-                MetricType::GAUGE,
-                changed,
-            ),
-            family(
-                IC_ACTIONS_ACCEPTED,
-                IC_ACTIONS_ACCEPTED_HELP,
-                MetricType::COUNTER,
-                accepted,
-            ),
-            family(
-                IC_ACTIONS_REFUSED,
-                IC_ACTIONS_REFUSED_HELP,
-                MetricType::COUNTER,
-                refused,
-            ),
-            family(IC_RESTARTS, IC_RESTARTS_HELP, MetricType::COUNTER, restarts),
-            family(
-                IC_RUN_DURATION,
-                IC_RUN_DURATION_HELP,
-                MetricType::HISTOGRAM,
-                runs,
-            ),
-        ]
-    }
-}
-
-/// The five IC label pairs plus an optional sixth.
-#[cfg(test)]
-fn label_pairs(labels: &IcLabels, extra: Option<(&str, &str)>) -> Vec<LabelPair> {
-    IC_LABELS
-        .iter()
-        .zip(&labels.values)
-        .map(|(name, value)| (*name, value.as_str()))
-        .chain(extra)
-        .map(|(name, value)| {
-            let mut pair = LabelPair::default();
-            pair.set_name(name.to_owned());
-            pair.set_value(value.to_owned());
-            pair
-        })
-        .collect()
-}
-
-#[cfg(test)]
 fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
     let mut family = MetricFamily::default();
     family.set_name(name.to_owned());
@@ -458,7 +188,6 @@ fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> Met
     family
 }
 
-#[cfg(test)]
 fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
     let mut gauge = Gauge::default();
     gauge.set_value(value);
@@ -467,7 +196,6 @@ fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
     metric
 }
 
-#[cfg(test)]
 fn counter(labels: Vec<LabelPair>, value: u64) -> Metric {
     let mut counter = Counter::default();
     counter.set_value(value as f64);
@@ -476,70 +204,288 @@ fn counter(labels: Vec<LabelPair>, value: u64) -> Metric {
     metric
 }
 
-/// The metrics handle of one IC, created with its configured labels by
-/// [`Metrics::ic`](crate::Metrics::ic). Its series exist (at 0) from
-/// creation until the IC is deleted ([`IcMetrics::state_changed`] to
-/// `gone`, or [`IcMetrics::remove`]).
+impl IcTable {
+    /// A scrape of the per-IC families and [`ICS`], from a snapshot of
+    /// the table's records.
+    pub(crate) fn chunks(self: &Arc<Self>) -> IcChunks {
+        IcChunks {
+            table: self.clone(),
+            ics: self.ics.read().values().cloned().collect(),
+            family: 0,
+            offset: 0,
+            encoder: TextEncoder::new(),
+        }
+    }
+
+    /// [`ICS`]: the ICs of each group in each state.
+    fn per_state(&self, ics: &[Arc<IcRecord>]) -> MetricFamily {
+        let groups = self.by_type.groups();
+        let mut per_state = vec![[0u64; STATES.len()]; groups.len()];
+        for ic in ics {
+            if let Some(counts) = per_state.get_mut(ic.group.index) {
+                counts[ic.state_index()] += 1;
+            }
+        }
+        let mut metrics = Vec::with_capacity(groups.len() * STATES.len());
+        for (group, per_state) in groups.iter().zip(&per_state) {
+            for (state, count) in STATES.iter().zip(per_state) {
+                let labels = vec![
+                    label_pair(TYPE_LABELS[0], &group.category),
+                    label_pair(TYPE_LABELS[1], &group.kind),
+                    label_pair(REALM_LABEL, &group.realm),
+                    label_pair(STATE_LABEL, state.as_str()),
+                ];
+                metrics.push(gauge(labels, *count as f64));
+            }
+        }
+        family(ICS, ICS_HELP, MetricType::GAUGE, metrics)
+    }
+}
+
+/// A family with one series per IC.
+struct PerIc {
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    /// The IC's sample, from the IC and its five label pairs.
+    sample: fn(&IcRecord, Vec<LabelPair>) -> Metric,
+}
+
+/// The per-IC families, in exposition order.
+const PER_IC: [PerIc; 4] = [
+    PerIc {
+        name: IC_STATE,
+        help: IC_STATE_HELP,
+        kind: MetricType::GAUGE,
+        sample: |ic, mut labels| {
+            labels.push(label_pair(STATE_LABEL, ic.state().as_str()));
+            gauge(labels, 1.0)
+        },
+    },
+    PerIc {
+        name: IC_STATE_CHANGES,
+        help: IC_STATE_CHANGES_HELP,
+        kind: MetricType::COUNTER,
+        sample: |ic, labels| counter(labels, ic.changes.load(Ordering::Relaxed)),
+    },
+    PerIc {
+        name: IC_STATE_CHANGED,
+        help: IC_STATE_CHANGED_HELP,
+        kind: MetricType::GAUGE,
+        sample: |ic, labels| {
+            gauge(
+                labels,
+                f64::from_bits(ic.changed_at.load(Ordering::Relaxed)),
+            )
+        },
+    },
+    PerIc {
+        name: IC_RESTARTS,
+        help: IC_RESTARTS_HELP,
+        kind: MetricType::COUNTER,
+        sample: |ic, labels| counter(labels, ic.restarts.load(Ordering::Relaxed)),
+    },
+];
+
+/// ICs per chunk of a scrape.
+const CHUNK: usize = 500;
+
+/// A scrape of the per-IC families and [`ICS`] in the text format, as
+/// chunks of [`CHUNK`] ICs, each built, encoded by the stock
+/// `TextEncoder` and dropped when the next is asked for: a scrape of
+/// 10,000 ICs never holds more than a few hundred `Metric` values nor a
+/// buffer of the whole body (all at once, they are some 15 MB of
+/// short-lived allocations and a 7 MB body, which glibc's allocator keeps:
+/// 22 MB more RSS after three scrapes, measured). A family's `# HELP` and
+/// `# TYPE` lines are kept from its first chunk only.
+pub(crate) struct IcChunks {
+    /// Where [`ICS`] takes its groups from.
+    table: Arc<IcTable>,
+    /// The records when the scrape began.
+    ics: Vec<Arc<IcRecord>>,
+    /// Index into [`PER_IC`]; [`ICS`] after them.
+    family: usize,
+    /// The first IC of the next chunk.
+    offset: usize,
+    /// Writes every chunk.
+    encoder: TextEncoder,
+}
+
+impl Iterator for IcChunks {
+    type Item = prometheus::Result<String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let Some(per_ic) = PER_IC.get(self.family) else {
+            if self.family > PER_IC.len() {
+                return None;
+            }
+            self.family += 1;
+            return Some(encode(&self.encoder, self.table.per_state(&self.ics)));
+        };
+        let end = (self.offset + CHUNK).min(self.ics.len());
+        let chunk = self.ics.get(self.offset..end).unwrap_or_default();
+        let metrics = chunk
+            .iter()
+            .map(|ic| (per_ic.sample)(ic, ic.label_pairs()))
+            .collect();
+        let first = self.offset == 0;
+        if end >= self.ics.len() {
+            self.family += 1;
+            self.offset = 0;
+        } else {
+            self.offset = end;
+        }
+        let text = encode(
+            &self.encoder,
+            family(per_ic.name, per_ic.help, per_ic.kind, metrics),
+        );
+        Some(if first {
+            text
+        } else {
+            text.map(without_header)
+        })
+    }
+}
+
+/// `family` in the text format; nothing if it has no series (as the
+/// registry prunes them: the encoder refuses an empty family).
+fn encode(encoder: &TextEncoder, family: MetricFamily) -> prometheus::Result<String> {
+    let mut text = String::new();
+    if !family.get_metric().is_empty() {
+        encoder.encode_utf8(&[family], &mut text)?;
+    }
+    Ok(text)
+}
+
+/// `text` without its `# HELP` and `# TYPE` lines.
+fn without_header(text: String) -> String {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .flat_map(|line| [line, "\n"])
+        .collect()
+}
+
+/// The metrics handle of one IC, created from its definition by
+/// [`Metrics::ic`](crate::Metrics::ic). Its series exist from creation
+/// until the IC is deleted ([`IcMetrics::state_changed`] to `gone`, or
+/// [`IcMetrics::remove`]).
 #[derive(Debug, Clone)]
 pub struct IcMetrics {
-    series: Arc<IcSeries>,
+    record: Arc<IcRecord>,
     table: Arc<IcTable>,
     daemon: Arc<DaemonMetrics>,
 }
 
 impl IcMetrics {
-    pub(crate) fn new(table: &Arc<IcTable>, daemon: &Arc<DaemonMetrics>, labels: IcLabels) -> Self {
+    pub(crate) fn new(
+        table: &Arc<IcTable>,
+        daemon: &Arc<DaemonMetrics>,
+        spec: &ComponentSpec,
+    ) -> Self {
         IcMetrics {
-            series: table.entry(labels),
+            record: table.entry(spec),
             table: table.clone(),
             daemon: daemon.clone(),
         }
     }
 
-    /// The IC moved from `from` to `to`: the state set, the change counter
-    /// and timestamp, and the run duration when a run ends. `gone`
+    /// The IC moved from `from` to `to`: its state series, change counter
+    /// and timestamp, and its kind's run durations when a run ends. `gone`
     /// removes the IC's series.
     pub fn state_changed(&self, from: State, to: State) {
         if to == State::Gone {
             self.remove();
             return;
         }
-        let series = &self.series;
-        series.set_state(to);
-        series.changes.fetch_add(1, Ordering::Relaxed);
-        let mut run = series.run_started.lock();
+        let record = &self.record;
+        record.set_state(to);
+        record.changes.fetch_add(1, Ordering::Relaxed);
+        let mut run = record.run_started.lock();
         if to == State::Running && !in_run(from) {
             *run = Some(Instant::now());
         } else if !in_run(to) {
             if let Some(started) = run.take() {
-                series.runs.observe(started.elapsed().as_secs_f64());
+                record.group.run_finished(started.elapsed());
             }
         }
     }
 
     /// The IC handled an action in `elapsed`: accepted (carried out) or
-    /// refused (an error status was published).
+    /// refused (an error status was published). Counted by the IC's
+    /// category and type.
     pub fn action(&self, kind: ActionKind, accepted: bool, elapsed: Duration) {
-        let index = action_index(kind);
-        let counters = if accepted {
-            &self.series.accepted
-        } else {
-            &self.series.refused
-        };
-        if let Some(counter) = counters.get(index) {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
+        self.record.group.action(kind, accepted);
         self.daemon.action_handled(kind, elapsed);
     }
 
     /// The supervisor restarted the IC.
     pub fn restarted(&self) {
-        self.series.restarts.fetch_add(1, Ordering::Relaxed);
+        self.record.restarts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Removes the IC's series (it was deleted). Does nothing if a newer
     /// handle for the same uuid replaced them.
     pub fn remove(&self) {
-        self.table.remove(&self.series);
+        self.table.remove(&self.record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::Registry;
+
+    fn table_of(count: usize) -> Arc<IcTable> {
+        let by_type = Arc::new(ByType::register(&Registry::new()).unwrap());
+        let table = Arc::new(IcTable::new(by_type));
+        for n in 0..count {
+            let json = serde_json::json!({
+                "uuid": format!("00000000-0000-4000-8000-{n:012}"),
+                "name": format!("IC \"{n}\""),
+                "category": "simulator",
+                "type": if n % 2 == 0 { "dummy" } else { "generic" },
+                "realm": "lab",
+            });
+            let serde_json::Value::Object(properties) = json else {
+                unreachable!()
+            };
+            let record = table.entry(&ComponentSpec::from_properties(properties).unwrap());
+            if n % 3 == 0 {
+                record.set_state(State::Running);
+            }
+        }
+        table
+    }
+
+    #[test]
+    fn a_chunked_scrape_is_the_encoding_of_whole_families() {
+        let table = table_of(2 * CHUNK + 7);
+        let chunks: Vec<String> = table.chunks().map(Result::unwrap).collect();
+        assert_eq!(chunks.len(), 4 * 3 + 1, "three chunks per family, then ICS");
+        let encoder = TextEncoder::new();
+        let ics: Vec<Arc<IcRecord>> = table.ics.read().values().cloned().collect();
+        let mut whole: String = PER_IC
+            .iter()
+            .map(|f| {
+                let metrics = ics.iter().map(|ic| (f.sample)(ic, ic.label_pairs()));
+                encode(&encoder, family(f.name, f.help, f.kind, metrics.collect())).unwrap()
+            })
+            .collect();
+        whole.push_str(&encode(&encoder, table.per_state(&ics)).unwrap());
+        assert_eq!(chunks.concat(), whole);
+        assert_eq!(whole.matches("# TYPE ").count(), 5);
+    }
+
+    #[test]
+    fn an_empty_table_scrapes_to_the_ics_family_only() {
+        let table = table_of(0);
+        assert_eq!(table.chunks().map(Result::unwrap).collect::<String>(), "");
+        // A group seen once stays, at 0.
+        let table = table_of(1);
+        let all = table.ics.read().values().cloned().collect::<Vec<_>>();
+        table.remove(&all[0]);
+        let text: String = table.chunks().map(Result::unwrap).collect();
+        assert!(text.starts_with("# HELP villas_ics "), "{text}");
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 11);
     }
 }

@@ -4,16 +4,23 @@
 //! ([`names`]) so that the daemon, the README, the Grafana dashboard and
 //! the alert rules in `metrics/` agree. Everything is registered on an
 //! explicit [`prometheus::Registry`] owned by [`Metrics`], never a global
-//! one. The daemon hands out typed handles: [`DaemonMetrics`] to the bus
-//! and the supervisor, an [`IcMetrics`] per IC, created with the labels of
-//! its definition (never a value from a message payload).
+//! one, and written by the prometheus crate's `TextEncoder`. The daemon
+//! hands out typed handles: [`DaemonMetrics`] to the bus and the
+//! supervisor, an [`IcMetrics`] per IC, created with the labels of its
+//! definition (never a value from a message payload).
+//!
+//! Per IC there are four series (state, state changes, time of the last
+//! change, restarts); actions and run durations are counted by category
+//! and type, and ICs per state by category, type and realm: see
+//! `metrics/README.md` for why.
 
+mod by_type;
 mod daemon;
 mod ic;
 pub mod names;
 
 pub use daemon::{DaemonMetrics, DropReason};
-pub use ic::{IcLabels, IcMetrics};
+pub use ic::IcMetrics;
 
 use prometheus::{IntGaugeVec, Opts, Registry, TextEncoder};
 use std::sync::Arc;
@@ -41,12 +48,14 @@ pub struct BuildInfo {
 pub struct Metrics {
     registry: Registry,
     daemon: Arc<DaemonMetrics>,
+    /// The per-IC records, encoded after the registry's families.
     ics: Arc<ic::IcTable>,
 }
 
 impl Metrics {
-    /// A registry with build info, the daemon's metrics and (on Linux) the
-    /// standard `process_*` metrics, and an empty IC table.
+    /// A registry with build info, the daemon's metrics, (on Linux) the
+    /// standard `process_*` metrics and the families aggregated by kind,
+    /// and an empty IC table.
     pub fn new(build: &BuildInfo) -> Result<Self, MetricsError> {
         let registry = Registry::new();
         register_build_info(&registry, build)?;
@@ -55,7 +64,8 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
         let daemon = Arc::new(DaemonMetrics::register(&registry)?);
-        let ics = Arc::new(ic::IcTable::default());
+        let by_type = Arc::new(by_type::ByType::register(&registry)?);
+        let ics = Arc::new(ic::IcTable::new(by_type));
         Ok(Metrics {
             registry,
             daemon,
@@ -63,8 +73,8 @@ impl Metrics {
         })
     }
 
-    /// The registry of the daemon-wide metrics (the per-IC families are
-    /// rendered from the IC table, see [`Metrics::render`]).
+    /// The registry of every metric but the per-IC families and
+    /// `villas_ics` (encoded from the IC table by [`Metrics::scrape`]).
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
@@ -75,9 +85,9 @@ impl Metrics {
     }
 
     /// The metrics of the IC defined by `spec`; its series exist from now
-    /// on, at 0, in state `idle`.
+    /// on, in state `idle`.
     pub fn ic(&self, spec: &ComponentSpec) -> IcMetrics {
-        IcMetrics::new(&self.ics, &self.daemon, IcLabels::of(spec))
+        IcMetrics::new(&self.ics, &self.daemon, spec)
     }
 
     /// How many ICs have series.
@@ -85,13 +95,52 @@ impl Metrics {
         self.ics.len()
     }
 
-    /// Everything in the text exposition format: the registry's families
-    /// (encoded by the prometheus crate), then the per-IC families,
-    /// written straight from the IC table (see `IcTable::write_text`).
+    /// Everything in the text exposition format, as [`Metrics::scrape`]
+    /// writes it, in one buffer.
     pub fn render(&self) -> Result<Vec<u8>, MetricsError> {
-        let mut text = TextEncoder::new().encode_to_string(&self.registry.gather())?;
-        self.ics.write_text(&mut text);
-        Ok(text.into_bytes())
+        let mut text = Vec::new();
+        for chunk in self.scrape()? {
+            text.extend_from_slice(chunk?.as_bytes());
+        }
+        Ok(text)
+    }
+
+    /// A scrape in the text exposition format, written by the prometheus
+    /// crate's `TextEncoder`, as chunks to send as they come: first the
+    /// registry's families, then the per-IC families and `villas_ics`
+    /// from a snapshot of the IC table, a few hundred ICs a chunk, each
+    /// encoded when asked for.
+    pub fn scrape(&self) -> Result<Scrape, MetricsError> {
+        let registry = TextEncoder::new().encode_to_string(&self.registry.gather())?;
+        Ok(Scrape {
+            registry: Some(registry),
+            ics: self.ics.chunks(),
+        })
+    }
+}
+
+/// The chunks of one scrape (see [`Metrics::scrape`]).
+pub struct Scrape {
+    /// The registry's families, until taken.
+    registry: Option<String>,
+    ics: ic::IcChunks,
+}
+
+impl Iterator for Scrape {
+    type Item = Result<String, MetricsError>;
+
+    /// The next chunk; never an empty one (an HTTP/1.1 chunked body
+    /// ends at an empty chunk).
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(registry) = self.registry.take() {
+            return Some(Ok(registry));
+        }
+        loop {
+            match self.ics.next()? {
+                Ok(chunk) if chunk.is_empty() => continue,
+                chunk => return Some(chunk.map_err(MetricsError::from)),
+            }
+        }
     }
 }
 
@@ -122,63 +171,92 @@ mod tests {
         }
     }
 
-    fn spec(uuid: &str) -> ComponentSpec {
-        let json = json!({"uuid": uuid, "name": "Sim \"1\"", "category": "simulator", "type": "dummy", "realm": "lab"});
+    fn spec_of(uuid: &str, kind: &str, realm: &str) -> ComponentSpec {
+        let json = json!({"uuid": uuid, "name": "Sim \"1\"", "category": "simulator", "type": kind, "realm": realm});
         let serde_json::Value::Object(properties) = json else {
             unreachable!()
         };
         ComponentSpec::from_properties(properties).unwrap()
     }
 
+    fn spec(uuid: &str) -> ComponentSpec {
+        spec_of(uuid, "dummy", "lab")
+    }
+
     fn text(metrics: &Metrics) -> String {
         String::from_utf8(metrics.render().unwrap()).unwrap()
     }
 
-    /// The value of the series whose line starts with `prefix`.
-    fn value(text: &str, prefix: &str) -> Option<f64> {
+    /// The values of the series of `name` whose labels include every one
+    /// of `labels` (each `key="value"`).
+    fn samples(text: &str, name: &str, labels: &[&str]) -> Vec<f64> {
         text.lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
+            .filter_map(|line| line.strip_prefix(name))
+            .filter(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            .filter(|rest| labels.iter().all(|label| rest.contains(label)))
+            .filter_map(|rest| rest.rsplit(' ').next()?.parse().ok())
+            .collect()
+    }
+
+    /// The one value of `name{labels}`; panics unless there is exactly one.
+    fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
+        let found = samples(text, name, labels);
+        assert_eq!(found.len(), 1, "{name}{labels:?}: {found:?} in\n{text}");
+        found[0]
     }
 
     const UUID: &str = "3ac5a3f2-0b3e-4c2a-9f3e-6a1c2d3e4f50";
+    const OTHER: &str = "0d6f8c0e-3b1e-4c9a-8f5e-2b7d9e1a4c33";
+    const THIRD: &str = "7f1e2d3c-4b5a-4968-8776-655443322110";
 
-    fn ic_prefix(name: &str) -> String {
-        format!("{name}{{uuid=\"{UUID}\",name=\"Sim \\\"1\\\"\",category=\"simulator\",type=\"dummy\",realm=\"lab\"")
+    fn uuid(uuid: &str) -> String {
+        format!("uuid=\"{uuid}\"")
     }
 
+    const DUMMY: [&str; 2] = ["category=\"simulator\"", "type=\"dummy\""];
+
     #[test]
-    fn an_ic_has_every_series_at_zero_and_is_idle() {
+    fn an_ic_has_four_series_and_its_kind_is_pre_initialised() {
         let metrics = Metrics::new(&build()).unwrap();
         let _ic = metrics.ic(&spec(UUID));
         let text = text(&metrics);
-        let state = ic_prefix(names::IC_STATE);
+        let me = uuid(UUID);
         assert_eq!(
-            value(&text, &format!("{state},state=\"idle\"}}")),
-            Some(1.0)
+            text.lines().filter(|l| l.contains(&me)).count(),
+            4,
+            "four series per IC:\n{text}"
         );
+        let state = text
+            .lines()
+            .find(|l| l.starts_with("villas_ic_state{"))
+            .unwrap();
         assert_eq!(
-            value(&text, &format!("{state},state=\"running\"}}")),
-            Some(0.0)
+            state,
+            format!("villas_ic_state{{{me},name=\"Sim \\\"1\\\"\",category=\"simulator\",type=\"dummy\",realm=\"lab\",state=\"idle\"}} 1")
         );
-        assert_eq!(text.matches(&format!("{state},")).count(), 11, "{text}");
+        assert_eq!(sample(&text, names::IC_STATE_CHANGES, &[&me]), 0.0);
+        assert_eq!(sample(&text, names::IC_RESTARTS, &[&me]), 0.0);
+        assert!(sample(&text, names::IC_STATE_CHANGED, &[&me]) > 1.6e9);
+        // Its kind's aggregated series exist, at 0, without IC labels.
+        let ics = |state: &str| {
+            let state = format!("state=\"{state}\"");
+            sample(
+                &text,
+                names::ICS,
+                &[DUMMY[0], DUMMY[1], "realm=\"lab\"", &state],
+            )
+        };
+        assert_eq!(ics("idle"), 1.0);
+        assert_eq!(ics("running"), 0.0);
+        assert_eq!(samples(&text, names::ICS, &[]).len(), 11);
         for kind in ActionKind::ALL {
-            let accepted = format!(
-                "{},action=\"{kind}\"}}",
-                ic_prefix(names::IC_ACTIONS_ACCEPTED)
-            );
-            assert_eq!(value(&text, &accepted), Some(0.0), "{accepted}");
+            let action = format!("action=\"{kind}\"");
+            for family in [names::ACTIONS_ACCEPTED, names::ACTIONS_REFUSED] {
+                assert_eq!(sample(&text, family, &[DUMMY[0], DUMMY[1], &action]), 0.0);
+            }
         }
-        assert_eq!(
-            value(&text, &format!("{}}}", ic_prefix(names::IC_RESTARTS))),
-            Some(0.0)
-        );
-        let bucket = format!("{}_bucket", names::IC_RUN_DURATION);
-        assert_eq!(
-            value(&text, &format!("{},le=\"+Inf\"}}", ic_prefix(&bucket))),
-            Some(0.0)
-        );
+        let count = format!("{}_count", names::RUN_DURATION);
+        assert_eq!(sample(&text, &count, &DUMMY), 0.0);
         assert!(
             text.contains("villas_controller_build_info{profile=\"debug\",version=\"1.2.3\"} 1")
         );
@@ -199,60 +277,101 @@ mod tests {
         ic.state_changed(State::Paused, State::Stopping);
         ic.restarted();
         let text = text(&metrics);
-        let state = ic_prefix(names::IC_STATE);
+        let me = uuid(UUID);
+        // One state series: the previous state's is gone.
         assert_eq!(
-            value(&text, &format!("{state},state=\"stopping\"}}")),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&text, &format!("{state},state=\"idle\"}}")),
-            Some(0.0)
+            samples(&text, names::IC_STATE, &[&me]),
+            [1.0],
+            "one state series per IC:\n{text}"
         );
         assert_eq!(
-            value(&text, &format!("{}}}", ic_prefix(names::IC_STATE_CHANGES))),
-            Some(5.0)
+            sample(&text, names::IC_STATE, &[&me, "state=\"stopping\""]),
+            1.0
         );
-        let accepted = format!(
-            "{},action=\"start\"}}",
-            ic_prefix(names::IC_ACTIONS_ACCEPTED)
-        );
-        let refused = format!(
-            "{},action=\"start\"}}",
-            ic_prefix(names::IC_ACTIONS_REFUSED)
+        assert_eq!(sample(&text, names::IC_STATE_CHANGES, &[&me]), 5.0);
+        assert_eq!(sample(&text, names::IC_RESTARTS, &[&me]), 1.0);
+        let start = "action=\"start\"";
+        assert_eq!(
+            sample(&text, names::ACTIONS_ACCEPTED, &[DUMMY[0], DUMMY[1], start]),
+            1.0
         );
         assert_eq!(
-            (value(&text, &accepted), value(&text, &refused)),
-            (Some(1.0), Some(1.0))
-        );
-        assert_eq!(
-            value(&text, &format!("{}}}", ic_prefix(names::IC_RESTARTS))),
-            Some(1.0)
+            sample(&text, names::ACTIONS_REFUSED, &[DUMMY[0], DUMMY[1], start]),
+            1.0
         );
         // One run ended (pause kept it going; stopping ended it), in the
-        // first bucket.
-        let count = format!(
-            "{}}}",
-            ic_prefix(&format!("{}_count", names::IC_RUN_DURATION))
+        // first bucket, counted for the IC's kind.
+        let count = format!("{}_count", names::RUN_DURATION);
+        assert_eq!(sample(&text, &count, &DUMMY), 1.0);
+        let bucket = format!("{}_bucket", names::RUN_DURATION);
+        assert_eq!(
+            sample(&text, &bucket, &[DUMMY[0], DUMMY[1], "le=\"1\""]),
+            1.0
         );
-        assert_eq!(value(&text, &count), Some(1.0));
-        let first = format!(
-            "{},le=\"1\"}}",
-            ic_prefix(&format!("{}_bucket", names::IC_RUN_DURATION))
+        let latency = format!("{}_count", names::ACTION_DURATION);
+        assert_eq!(sample(&text, &latency, &[start]), 2.0);
+        let in_state = |text: &str, state: &str| {
+            let state = format!("state=\"{state}\"");
+            sample(text, names::ICS, &[DUMMY[0], &state])
+        };
+        assert_eq!(
+            (in_state(&text, "stopping"), in_state(&text, "idle")),
+            (1.0, 0.0)
         );
-        assert_eq!(value(&text, &first), Some(1.0));
-        let latency = format!("{}_count{{action=\"start\"}}", names::ACTION_DURATION);
-        assert_eq!(value(&text, &latency), Some(2.0));
 
         ic.state_changed(State::Stopping, State::Gone);
         assert_eq!(metrics.ic_count(), 0);
+        let text = self::text(&metrics);
         assert!(
-            !text_contains_uuid(&metrics),
-            "a deleted IC's series remain"
+            !text.contains(UUID),
+            "a deleted IC's series remain:\n{text}"
         );
+        // Its kind's series stay, and count it no more.
+        assert_eq!(in_state(&text, "stopping"), 0.0);
+        assert_eq!(sample(&text, &count, &DUMMY), 1.0);
     }
 
-    fn text_contains_uuid(metrics: &Metrics) -> bool {
-        text(metrics).contains(UUID)
+    #[test]
+    fn actions_runs_and_states_are_counted_by_kind_not_by_ic() {
+        let metrics = Metrics::new(&build()).unwrap();
+        let a = metrics.ic(&spec(UUID));
+        let b = metrics.ic(&spec_of(OTHER, "dummy", "other"));
+        let c = metrics.ic(&spec_of(THIRD, "generic", "lab"));
+        for ic in [&a, &b, &c] {
+            ic.action(ActionKind::Ping, true, Duration::from_micros(5));
+        }
+        c.state_changed(State::Idle, State::Error);
+        let text = text(&metrics);
+        let ping = "action=\"ping\"";
+        let accepted = |kind: &str| {
+            let kind = format!("type=\"{kind}\"");
+            sample(&text, names::ACTIONS_ACCEPTED, &[&kind, ping])
+        };
+        assert_eq!((accepted("dummy"), accepted("generic")), (2.0, 1.0));
+        for family in [names::ACTIONS_ACCEPTED, names::ACTIONS_REFUSED, names::ICS] {
+            assert!(
+                samples(&text, family, &["uuid="]).is_empty(),
+                "{family} has IC labels"
+            );
+        }
+        // ICs per state: one group per category, type and realm.
+        let ics = |kind: &str, realm: &str, state: &str| {
+            let labels = [
+                format!("type=\"{kind}\""),
+                format!("realm=\"{realm}\""),
+                format!("state=\"{state}\""),
+            ];
+            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+            sample(&text, names::ICS, &labels)
+        };
+        assert_eq!(ics("dummy", "lab", "idle"), 1.0);
+        assert_eq!(ics("dummy", "other", "idle"), 1.0);
+        assert_eq!(ics("generic", "lab", "idle"), 0.0);
+        assert_eq!(ics("generic", "lab", "error"), 1.0);
+        assert_eq!(samples(&text, names::ICS, &[]).len(), 3 * 11);
+        // Every IC has its four series, and no more.
+        let per_ic = text.lines().filter(|l| l.contains("uuid=\"")).count();
+        assert_eq!(per_ic, 3 * 4, "{text}");
     }
 
     #[test]
@@ -263,14 +382,11 @@ mod tests {
         first.state_changed(State::Idle, State::Error);
         let second = metrics.ic(&spec(UUID));
         let text = text(&metrics);
+        let me = uuid(UUID);
+        assert_eq!(sample(&text, names::IC_RESTARTS, &[&me]), 1.0);
         assert_eq!(
-            value(&text, &format!("{}}}", ic_prefix(names::IC_RESTARTS))),
-            Some(1.0)
-        );
-        let state = ic_prefix(names::IC_STATE);
-        assert_eq!(
-            value(&text, &format!("{state},state=\"idle\"}}")),
-            Some(1.0)
+            sample(&text, names::IC_STATE, &[&me, "state=\"idle\""]),
+            1.0
         );
         // Same uuid, other labels: a new record replaces the old one, and
         // the old handle no longer removes anything.
@@ -279,61 +395,36 @@ mod tests {
         let third = metrics.ic(&renamed);
         second.remove();
         assert_eq!(metrics.ic_count(), 1);
+        assert_eq!(
+            sample(&self::text(&metrics), names::IC_RESTARTS, &[&me]),
+            0.0
+        );
         third.remove();
         assert_eq!(metrics.ic_count(), 0);
     }
 
     #[test]
-    fn the_streaming_writer_matches_the_prometheus_encoder() {
+    fn a_scrape_has_no_empty_chunk() {
         let metrics = Metrics::new(&build()).unwrap();
-        let first = metrics.ic(&spec(UUID));
-        first.state_changed(State::Idle, State::Starting);
-        first.state_changed(State::Starting, State::Running);
-        first.state_changed(State::Running, State::Error);
-        first.action(ActionKind::Create, false, Duration::from_millis(1));
-        first.restarted();
-        let mut odd = spec("0d6f8c0e-3b1e-4c9a-8f5e-2b7d9e1a4c33");
-        odd.name = "back\\slash \"quote\" new\nline ü".into();
-        let _second = metrics.ic(&odd);
-        let mut streamed = String::new();
-        metrics.ics.write_text(&mut streamed);
-        let encoded = TextEncoder::new()
-            .encode_to_string(&metrics.ics.collect())
-            .unwrap();
-        // Same lines; the order of series within a family is free.
-        let sorted = |text: &str| {
-            let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-            lines.sort();
-            lines
-        };
-        assert_eq!(sorted(&streamed), sorted(&encoded));
-        assert!(
-            streamed.contains(r#"name="back\\slash \"quote\" new\nline ü""#),
-            "{streamed}"
-        );
-        // Families are contiguous, each announced once.
-        for (name, kind) in names::ALL
-            .iter()
-            .filter(|(n, _)| n.starts_with("villas_ic_"))
-        {
-            assert_eq!(
-                streamed.matches(&format!("# TYPE {name} {kind}\n")).count(),
-                1
-            );
-        }
+        metrics.ic(&spec(UUID)).remove();
+        // No IC: the per-IC families have no series, and no chunk.
+        let chunks: Vec<String> = metrics.scrape().unwrap().map(Result::unwrap).collect();
+        assert_eq!(chunks.len(), 2, "the registry's families and villas_ics");
+        assert!(chunks.iter().all(|chunk| !chunk.is_empty()), "{chunks:?}");
     }
 
     #[test]
-    fn registry_and_ic_families_do_not_clash() {
+    fn every_family_is_announced_once_with_its_type() {
         let metrics = Metrics::new(&build()).unwrap();
         let _ic = metrics.ic(&spec(UUID));
         let text = text(&metrics);
-        for (name, _) in names::ALL {
+        for (name, kind) in names::ALL {
             assert_eq!(
                 text.matches(&format!("# TYPE {name} ")).count(),
                 1,
                 "{name}"
             );
+            assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}");
         }
     }
 

@@ -2,17 +2,30 @@
 //! villas-controller, in one place: the daemon, the README's table, the
 //! Grafana dashboard and the alert rules in `metrics/` are checked against
 //! [`ALL`].
+//!
+//! Two kinds of IC metrics: a few **per-IC** families (`villas_ic_*`, one
+//! series per IC, labelled [`IC_LABELS`]) for what a dashboard shows per
+//! IC, and families **aggregated by category and type** (`villas_ics`,
+//! `villas_actions_*`, `villas_run_duration_seconds`) for everything whose
+//! per-IC breakdown would multiply the series (see `metrics/README.md`).
 
 /// Labels every per-IC series carries, in exposition order; their values
 /// come from the IC's configuration (definition), never from a message.
 pub const IC_LABELS: [&str; 5] = ["uuid", "name", "category", "type", "realm"];
 
-/// State set: `villas_ic_state{...,state="running"} 1`, one series per state.
+/// Labels of the families aggregated by kind (besides their own).
+pub const TYPE_LABELS: [&str; 2] = ["category", "type"];
+
+/// The realm label (`""` for an IC without a realm).
+pub const REALM_LABEL: &str = "realm";
+
+/// The current state: one series per IC, value 1, its [`STATE_LABEL`] the
+/// state (the series of the previous state is removed on a transition).
 pub const IC_STATE: &str = "villas_ic_state";
 /// Help of [`IC_STATE`].
 pub const IC_STATE_HELP: &str =
-    "State set of the IC: 1 for its current state, 0 for every other state";
-/// The label of [`IC_STATE`] naming the state.
+    "Current state of the IC: one series per IC with value 1, labelled with its state";
+/// The label of [`IC_STATE`] and [`ICS`] naming the state.
 pub const STATE_LABEL: &str = "state";
 
 /// Counter of state changes per IC.
@@ -26,36 +39,41 @@ pub const IC_STATE_CHANGED: &str = "villas_ic_state_changed_timestamp_seconds";
 pub const IC_STATE_CHANGED_HELP: &str =
     "Unix time the IC entered its current state (its creation for the first state)";
 
-/// Counter of actions carried out, by action.
-pub const IC_ACTIONS_ACCEPTED: &str = "villas_ic_actions_accepted_total";
-/// Help of [`IC_ACTIONS_ACCEPTED`].
-pub const IC_ACTIONS_ACCEPTED_HELP: &str = "Actions the IC accepted and carried out, by action";
-
-/// Counter of actions refused or failed, by action.
-pub const IC_ACTIONS_REFUSED: &str = "villas_ic_actions_refused_total";
-/// Help of [`IC_ACTIONS_REFUSED`].
-pub const IC_ACTIONS_REFUSED_HELP: &str =
-    "Actions the IC refused or failed to carry out (an error status was published), by action";
-
-/// The label naming the action (one of the protocol's nine actions).
-pub const ACTION_LABEL: &str = "action";
-
 /// Counter of supervisor restarts of the IC.
 pub const IC_RESTARTS: &str = "villas_ic_restarts_total";
 /// Help of [`IC_RESTARTS`].
 pub const IC_RESTARTS_HELP: &str = "Times the supervisor restarted the IC";
 
-/// Histogram of run durations: from entering `running` until the IC
-/// leaves `running`/`pausing`/`paused`/`resuming`.
-pub const IC_RUN_DURATION: &str = "villas_ic_run_duration_seconds";
-/// Help of [`IC_RUN_DURATION`].
-pub const IC_RUN_DURATION_HELP: &str =
-    "Duration of the IC's finished runs: from entering running until it leaves running, pausing, paused and resuming";
-/// Buckets of [`IC_RUN_DURATION`], seconds: 1 s to 12 h, dense around minutes.
+/// Gauge: ICs in each state, by category, type and realm.
+pub const ICS: &str = "villas_ics";
+/// Help of [`ICS`].
+pub const ICS_HELP: &str = "ICs in each state, by category, type and realm";
+
+/// Counter of actions carried out, by category, type and action.
+pub const ACTIONS_ACCEPTED: &str = "villas_actions_accepted_total";
+/// Help of [`ACTIONS_ACCEPTED`].
+pub const ACTIONS_ACCEPTED_HELP: &str =
+    "Actions that ICs accepted and carried out, by category, type and action";
+
+/// Counter of actions refused or failed, by category, type and action.
+pub const ACTIONS_REFUSED: &str = "villas_actions_refused_total";
+/// Help of [`ACTIONS_REFUSED`].
+pub const ACTIONS_REFUSED_HELP: &str =
+    "Actions that ICs refused or failed to carry out (an error status was published), by category, type and action";
+
+/// The label naming the action (one of the protocol's nine actions).
+pub const ACTION_LABEL: &str = "action";
+
+/// Histogram of run durations by category and type: from an IC entering
+/// `running` until it leaves `running`/`pausing`/`paused`/`resuming`.
+pub const RUN_DURATION: &str = "villas_run_duration_seconds";
+/// Help of [`RUN_DURATION`].
+pub const RUN_DURATION_HELP: &str =
+    "Duration of finished runs, by category and type: from an IC entering running until it leaves running, pausing, paused and resuming";
+/// Buckets of [`RUN_DURATION`], seconds: 1 s to 12 h, dense around minutes.
 pub const RUN_BUCKETS: [f64; 13] = [
     1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 43200.0,
 ];
-
 /// Gauge: 1 while the bus is connected (the in-process bus always is).
 pub const BUS_CONNECTED: &str = "villas_bus_connected";
 /// Help of [`BUS_CONNECTED`].
@@ -115,14 +133,15 @@ pub const BUILD_INFO_HELP: &str = "Build information of villas-controller (alway
 /// Every metric family villas-controller exports besides the standard
 /// `process_*` ones, with its type: what the README's table, the dashboard
 /// and the alert rules may name.
-pub const ALL: [(&str, &str); 16] = [
+pub const ALL: [(&str, &str); 17] = [
     (IC_STATE, "gauge"),
     (IC_STATE_CHANGES, "counter"),
     (IC_STATE_CHANGED, "gauge"),
-    (IC_ACTIONS_ACCEPTED, "counter"),
-    (IC_ACTIONS_REFUSED, "counter"),
     (IC_RESTARTS, "counter"),
-    (IC_RUN_DURATION, "histogram"),
+    (ICS, "gauge"),
+    (ACTIONS_ACCEPTED, "counter"),
+    (ACTIONS_REFUSED, "counter"),
+    (RUN_DURATION, "histogram"),
     (BUS_CONNECTED, "gauge"),
     (BUS_RECEIVED, "counter"),
     (BUS_PUBLISHED, "counter"),
