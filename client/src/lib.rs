@@ -14,10 +14,11 @@
 //!   [`Subscription`]s, streams of [`Message`]s;
 //! - [`filter`]: which ICs a command addresses ([`Filter`]) and the pings
 //!   that find them;
-//! - [`discover`]: ping and collect the answers;
+//! - [`mod@discover`]: ping and collect the answers ([`discover()`],
+//!   [`Discovery`]);
 //! - [`wait`] and [`follow`]: send an action and follow the addressed ICs
 //!   until they reach a state ([`Follow`]);
-//! - [`client`]: a [`Client`] watching the whole exchange with a backlog,
+//! - [`mod@client`]: a [`Client`] watching the whole exchange with a backlog,
 //!   to act on ICs and wait for their statuses in any order.
 //!
 //! ```no_run

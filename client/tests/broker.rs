@@ -145,7 +145,7 @@ async fn discovery_finds_each_ic_once_and_ends_at_the_only_uuid() {
     })
     .await
     .expect("the round ends at the one uuid's answer");
-    assert_eq!(replies, [b.clone()]);
+    assert_eq!(replies, [b]);
 
     for ic in ics {
         ic.abort();
