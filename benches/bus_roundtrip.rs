@@ -48,25 +48,26 @@ use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicPublishOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueDeleteOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
-use serde::Deserialize;
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Consumer, ExchangeKind};
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
-use tokio::time::timeout_at;
-use villas_controller::bus::amqp::declare_exchange;
+use villas_client::connect::connect;
+use villas_client::wire::{
+    action_properties, bind_private_queue, bind_queue, consume, declare_exchange, publish,
+    status_properties, string_table, text_of, Binding, STATUS_MESSAGE_TYPE,
+};
+use villas_client::{Message, Subscription};
+use villas_sdk::{Headers, State};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 type Result<T> = std::result::Result<T, Error>;
 
-/// The AMQP `type` property of the daemon's status messages.
-const STATUS_TYPE: &str = "villas.status";
 /// Pings sent before measuring, to each side.
 const WARM_UP: usize = 20;
 /// Longest wait for one ping's answer.
@@ -280,126 +281,49 @@ async fn scrape(http: &reqwest::Client, url: &str) -> Result<Scrape> {
     })
 }
 
-/// The part of a status message the bench reads.
-#[derive(Deserialize)]
-struct StatusMessage {
-    status: StatusPart,
-    properties: PropertiesPart,
-}
-
-#[derive(Deserialize)]
-struct StatusPart {
-    state: String,
-}
-
-#[derive(Deserialize)]
-struct PropertiesPart {
-    uuid: String,
-}
-
-/// `(uuid, state)` of a delivery if it is a status message.
-fn status_of(delivery: &Delivery) -> Option<(String, String)> {
-    let kind = delivery.properties.kind().as_ref()?;
-    if kind.as_str() != STATUS_TYPE {
+/// `(uuid, state)` of a message if it is one of the daemon's statuses.
+fn status_of(message: &Message) -> Option<(String, State)> {
+    if !message.is_status_message() {
         return None;
     }
-    let message: StatusMessage = serde_json::from_slice(&delivery.data).ok()?;
-    Some((message.properties.uuid, message.status.state))
+    message.uuid_and_state()
 }
 
-/// The next delivery, or an error at `deadline`.
-async fn next_before(consumer: &mut Consumer, deadline: Instant, what: &str) -> Result<Delivery> {
-    match timeout_at(deadline.into(), consumer.next()).await {
-        Ok(Some(Ok(delivery))) => Ok(delivery),
-        Ok(Some(Err(error))) => fail!("consumer error while {what}: {error}"),
-        Ok(None) => fail!("consumer ended while {what}"),
-        Err(_) => fail!("timed out while {what}"),
+/// The next message, or an error at `deadline`.
+async fn next_before(
+    subscription: &mut Subscription,
+    deadline: Instant,
+    what: &str,
+) -> Result<Message> {
+    match subscription.next_until(deadline.into()).await {
+        Ok(Some(message)) => Ok(message),
+        Ok(None) => fail!("timed out while {what}"),
+        Err(error) => fail!("{error} while {what}"),
     }
 }
 
 /// Consumes until nothing arrived for `quiet` (at most `max`); returns the
 /// number of messages drained.
-async fn drain(consumer: &mut Consumer, quiet: Duration, max: Duration) -> usize {
-    let end = Instant::now() + max;
-    let mut drained = 0;
-    loop {
-        let deadline = (Instant::now() + quiet).min(end);
-        match timeout_at(deadline.into(), consumer.next()).await {
-            Ok(Some(Ok(_))) => drained += 1,
-            _ => return drained,
-        }
-    }
+async fn drain(subscription: &mut Subscription, quiet: Duration, max: Duration) -> Result<usize> {
+    Ok(subscription
+        .drain(quiet, (Instant::now() + max).into())
+        .await?)
 }
 
-fn action_properties(headers: &[(&str, &str)]) -> BasicProperties {
-    let mut table = FieldTable::default();
-    for (name, value) in headers {
-        table.insert(
-            ShortString::from(*name),
-            AMQPValue::LongString(LongString::from(*value)),
-        );
-    }
-    // As VILLASweb sends actions: JSON, persistent, string headers.
-    BasicProperties::default()
-        .with_content_type("application/json".into())
-        .with_delivery_mode(2)
-        .with_headers(table)
-}
-
-async fn publish(
-    channel: &Channel,
-    exchange: &str,
-    body: &[u8],
-    properties: BasicProperties,
-) -> Result<()> {
-    channel
-        .basic_publish(
-            exchange.into(),
-            "".into(),
-            BasicPublishOptions::default(),
-            body,
-            properties,
-        )
-        .await?;
-    Ok(())
+/// An action's properties (as VILLASweb sends actions: JSON, persistent,
+/// string headers).
+fn action_with(headers: &[(&str, &str)]) -> BasicProperties {
+    action_properties(string_table(headers.iter().copied()))
 }
 
 /// A private, exclusive queue bound to `exchanges` with no arguments, and a
 /// no-ack consumer on it.
-async fn private_consumer(channel: &Channel, exchanges: &[&str], tag: &str) -> Result<Consumer> {
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    for exchange in exchanges {
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                (*exchange).into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+async fn private_consumer(channel: &Channel, exchanges: &[&str]) -> Result<Consumer> {
+    let queue = bind_private_queue(channel, exchanges[0], &Binding::Everything).await?;
+    for exchange in &exchanges[1..] {
+        bind_queue(channel, &queue, exchange, &Binding::Everything).await?;
     }
-    Ok(channel
-        .basic_consume(
-            queue.name().clone(),
-            tag.into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?)
+    Ok(consume(channel, queue).await?)
 }
 
 fn write_config(dir: &Path, config: &Config, names: &Names, uuids: &[String]) -> Result<PathBuf> {
@@ -438,12 +362,7 @@ const BURST_HEADER: &str = "x-bench-burst";
 const MODE_HEADER: &str = "x-bench-mode";
 
 fn header_text(delivery: &Delivery, name: &str) -> Option<String> {
-    let value = delivery.properties.headers().as_ref()?.inner().get(name)?;
-    match value {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
-        _ => None,
-    }
+    text_of(delivery.properties.headers().as_ref()?.inner().get(name)?)
 }
 
 /// The echo: consumes its queue on its own connection and answers on the
@@ -457,18 +376,16 @@ fn header_text(delivery: &Delivery, name: &str) -> Option<String> {
 ///   and four headers: the floor under the daemon's realm-wide answer.
 async fn echo_task(channel: Channel, mut consumer: Consumer, out: String) {
     while let Some(Ok(delivery)) = consumer.next().await {
-        if delivery
-            .properties
-            .kind()
-            .as_ref()
-            .is_some_and(|kind| kind.as_str() == STATUS_TYPE)
-        {
+        if villas_client::wire::is_status_message(&delivery.properties) {
             continue;
         }
         let burst = header_text(&delivery, BURST_HEADER).and_then(|n| n.parse::<usize>().ok());
         let Some(burst) = burst else {
-            let properties = delivery.properties.clone().with_type(STATUS_TYPE.into());
-            if publish(&channel, &out, &delivery.data, properties)
+            let properties = delivery
+                .properties
+                .clone()
+                .with_type(STATUS_MESSAGE_TYPE.into());
+            if publish(&channel, &out, properties, &delivery.data)
                 .await
                 .is_err()
             {
@@ -476,21 +393,13 @@ async fn echo_task(channel: Channel, mut consumer: Consumer, out: String) {
             }
             continue;
         };
-        let mut headers = FieldTable::default();
-        for (name, value) in [
-            ("realm", "bench"),
-            ("category", "simulator"),
-            ("type", "dummy"),
-            ("uuid", "00000000-0000-4000-8000-000000000000"),
-        ] {
-            headers.insert(name.into(), AMQPValue::LongString(value.into()));
-        }
-        let properties = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_content_encoding("utf-8".into())
-            .with_type(STATUS_TYPE.into())
-            .with_app_id("villas-bench-echo".into())
-            .with_headers(headers);
+        let headers = Headers {
+            realm: Some("bench".into()),
+            category: Some("simulator".into()),
+            kind: Some("dummy".into()),
+            uuid: Some("00000000-0000-4000-8000-000000000000".into()),
+        };
+        let properties = status_properties(&headers).with_app_id("villas-bench-echo".into());
         let pipelined = header_text(&delivery, MODE_HEADER).as_deref() == Some("pipelined");
         let body = delivery.data;
         let sent = if pipelined {
@@ -509,7 +418,7 @@ async fn echo_task(channel: Channel, mut consumer: Consumer, out: String) {
         } else {
             let mut ok = true;
             for _ in 0..burst {
-                if publish(&channel, &out, &body, properties.clone())
+                if publish(&channel, &out, properties.clone(), &body)
                     .await
                     .is_err()
                 {
@@ -592,7 +501,7 @@ fn print_report(config: &Config, report: &Report) {
         "== bus_roundtrip: {} dummy ICs, {} pings, broker {} ==",
         config.ics,
         config.pings,
-        villas_controller::settings::redact_url(&config.url)
+        villas_client::redact_url(&config.url)
     );
     let _ = writeln!(
         out,
@@ -714,22 +623,15 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
     let config_bytes = std::fs::metadata(&config_path)?.len();
 
     // The client: watches the daemon's exchange like VILLASweb.
-    let client = Connection::connect(
-        &config.url,
-        ConnectionProperties::default().with_connection_name("villas-bench-client".into()),
-    )
-    .await
-    .map_err(|e| format!("cannot connect to {}: {e}", config.url))?;
+    let client = connect(&config.url, None, "villas-bench-client")
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", config.url))?;
     let channel = client.create_channel().await?;
     declare_exchange(&channel, &names.exchange).await?;
-    let mut watch = private_consumer(&channel, &[&names.exchange], "bench-watch").await?;
+    let mut watch = Subscription::from(private_consumer(&channel, &[&names.exchange]).await?);
 
     // The echo: its own connection, like the daemon's.
-    let echo_connection = Connection::connect(
-        &config.url,
-        ConnectionProperties::default().with_connection_name("villas-bench-echo".into()),
-    )
-    .await?;
+    let echo_connection = connect(&config.url, None, "villas-bench-echo").await?;
     let echo_channel = echo_connection.create_channel().await?;
     for exchange in [&names.echo_in, &names.echo_out] {
         echo_channel
@@ -741,19 +643,15 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
             )
             .await?;
     }
-    let echo_consumer = private_consumer(
-        &echo_channel,
-        &[&names.echo_in, &names.echo_out],
-        "bench-echo",
-    )
-    .await?;
+    let echo_consumer = private_consumer(&echo_channel, &[&names.echo_in, &names.echo_out]).await?;
     let echo = tokio::spawn(echo_task(
         echo_channel.clone(),
         echo_consumer,
         names.echo_out.clone(),
     ));
     let reply_channel = client.create_channel().await?;
-    let mut replies = private_consumer(&reply_channel, &[&names.echo_out], "bench-reply").await?;
+    let mut replies =
+        Subscription::from(private_consumer(&reply_channel, &[&names.echo_out]).await?);
 
     // The daemon.
     let log = workdir.join("daemon.log");
@@ -790,23 +688,22 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
     while seen.len() < config.ics {
         daemon.check_alive()?;
         let step = (Instant::now() + Duration::from_secs(1)).min(startup_deadline);
-        let delivery = match timeout_at(step.into(), watch.next()).await {
-            Ok(Some(Ok(delivery))) => delivery,
-            Ok(Some(Err(error))) => fail!("consumer error during start-up: {error}"),
-            Ok(None) => fail!("consumer ended during start-up"),
-            Err(_) if Instant::now() >= startup_deadline => fail!(
+        let message = match watch.next_until(step.into()).await {
+            Ok(Some(message)) => message,
+            Err(error) => fail!("{error} during start-up"),
+            Ok(None) if Instant::now() >= startup_deadline => fail!(
                 "timed out after {:?} waiting for start-up statuses ({} of {} seen)",
                 config.startup_timeout,
                 seen.len(),
                 config.ics
             ),
-            Err(_) => continue,
+            Ok(None) => continue,
         };
-        if let Some((uuid, state)) = status_of(&delivery) {
+        if let Some((uuid, state)) = status_of(&message) {
             startup_statuses += 1;
             startup_first.get_or_insert_with(|| spawned.elapsed());
             if expected.contains(uuid.as_str()) {
-                if state != "idle" {
+                if state != State::Idle {
                     fail!("IC {uuid} started in state {state}, not idle");
                 }
                 seen.insert(uuid);
@@ -820,13 +717,13 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
         Duration::from_millis(500),
         Duration::from_secs(5),
     )
-    .await;
+    .await?;
     let memory_started = memory_of(pid)?;
 
     // a + b: sequential round trips, daemon and echo interleaved.
     let target = uuids[uuids.len() / 2].clone();
     let ping = br#"{"action":"ping"}"#;
-    let ping_one = action_properties(&[("uuid", &target)]);
+    let ping_one = action_with(&[("uuid", &target)]);
     let mut daemon_histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut echo_histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     // A real status message, the payload of the lapin floor bursts (e).
@@ -835,13 +732,13 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
         let measured = n >= WARM_UP;
 
         let sent = Instant::now();
-        publish(&channel, &names.exchange, ping, ping_one.clone()).await?;
+        publish(&channel, &names.exchange, ping_one.clone(), ping).await?;
         let deadline = sent + PING_TIMEOUT;
         loop {
-            let delivery = next_before(&mut watch, deadline, "waiting for a ping answer").await?;
-            if let Some((uuid, _)) = status_of(&delivery) {
+            let message = next_before(&mut watch, deadline, "waiting for a ping answer").await?;
+            if let Some((uuid, _)) = status_of(&message) {
                 if uuid == target {
-                    status_body = delivery.data;
+                    status_body = message.body;
                     break;
                 }
             }
@@ -851,7 +748,7 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
         }
 
         let sent = Instant::now();
-        publish(&channel, &names.echo_in, ping, ping_one.clone()).await?;
+        publish(&channel, &names.echo_in, ping_one.clone(), ping).await?;
         next_before(
             &mut replies,
             sent + PING_TIMEOUT,
@@ -883,16 +780,10 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
             Duration::from_millis(300),
             Duration::from_secs(10),
         )
-        .await;
+        .await?;
         let mut answered: HashSet<String> = HashSet::with_capacity(expected_answers);
         let sent = Instant::now();
-        publish(
-            &channel,
-            &names.exchange,
-            ping,
-            action_properties(&[header]),
-        )
-        .await?;
+        publish(&channel, &names.exchange, action_with(&[header]), ping).await?;
         let deadline = sent + REALM_TIMEOUT;
         let mut first = None;
         while answered.len() < expected_answers {
@@ -900,8 +791,8 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
                 "waiting for {label} answers ({} of {expected_answers})",
                 answered.len()
             );
-            let delivery = next_before(&mut watch, deadline, &what).await?;
-            if let Some((uuid, _)) = status_of(&delivery) {
+            let message = next_before(&mut watch, deadline, &what).await?;
+            if let Some((uuid, _)) = status_of(&message) {
                 // Only the addressed ICs count (not a stray heartbeat).
                 if expected.contains(uuid.as_str()) || uuid == names.daemon_uuid {
                     first.get_or_insert_with(|| sent.elapsed());
@@ -927,14 +818,14 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
             Duration::from_millis(300),
             Duration::from_secs(10),
         )
-        .await;
+        .await?;
         let count = config.ics.to_string();
         let sent = Instant::now();
         publish(
             &channel,
             &names.echo_in,
+            action_with(&[(BURST_HEADER, &count), (MODE_HEADER, mode)]),
             &status_body,
-            action_properties(&[(BURST_HEADER, &count), (MODE_HEADER, mode)]),
         )
         .await?;
         let deadline = sent + REALM_TIMEOUT;
@@ -961,7 +852,7 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
         Duration::from_millis(300),
         Duration::from_secs(10),
     )
-    .await;
+    .await?;
     let memory_after = memory_of(pid)?;
 
     // f: scrapes of /metrics, then the memory they leave behind.
@@ -1000,11 +891,7 @@ async fn run(config: &Config, names: &Names, workdir: &Path) -> Result<Report> {
 
 /// Deletes what the run left on the broker (bounded; errors are reported).
 async fn clean_up(config: &Config, names: &Names) -> Result<()> {
-    let connection = Connection::connect(
-        &config.url,
-        ConnectionProperties::default().with_connection_name("villas-bench-cleanup".into()),
-    )
-    .await?;
+    let connection = connect(&config.url, None, "villas-bench-cleanup").await?;
     let channel = connection.create_channel().await?;
     for exchange in [&names.exchange, &names.echo_in, &names.echo_out] {
         channel

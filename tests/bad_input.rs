@@ -38,7 +38,7 @@ impl Lab {
 
 async fn lab() -> Lab {
     let exchange = test_exchange();
-    let mut client = Client::connect(&exchange).await;
+    let mut client = connect(&exchange).await;
     let (m, a, b) = (new_uuid(), new_uuid(), new_uuid());
     let realm = format!("bad.{}", new_uuid());
     let components = [dummy(&a, Some(&realm), "A"), dummy(&b, None, "B")].concat();
@@ -48,7 +48,7 @@ async fn lab() -> Lab {
     );
     let daemon = Daemon::start(&yaml);
     for uuid in [&m, &a, &b] {
-        client.wait_state(uuid, "idle").await;
+        client.wait_state(uuid, "idle").await.unwrap();
     }
     Lab {
         daemon,
@@ -349,37 +349,50 @@ async fn the_bad_input_corpus_is_refused_visibly_and_changes_nothing() {
     // Malformed bodies, addressed by uuid, by realm and to everyone.
     for (body, kind) in malformed_bodies() {
         let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
-        lab.client.publish_raw(&[("uuid", &a)], &body).await;
-        let refused = lab.client.wait_error(&a, kind).await;
+        lab.client
+            .publish_raw(string_table([("uuid", &a)]), &body)
+            .await
+            .unwrap();
+        let refused = lab.client.wait_error(&a, kind).await.unwrap();
         assert_eq!(refused.state().as_deref(), Some("idle"), "{shown}");
         lab.client
-            .publish_raw(&[("realm", &lab.realm)], &body)
-            .await;
-        lab.client.wait_error(&a, kind).await;
+            .publish_raw(string_table([("realm", &lab.realm)]), &body)
+            .await
+            .unwrap();
+        lab.client.wait_error(&a, kind).await.unwrap();
     }
     // A refusal does not echo a client's megabytes back.
     let long = "y".repeat(100_000);
-    lab.client.act(&a, json!({ "action": long })).await;
-    let refused = lab.client.wait_error(&a, "unknown-action").await;
+    lab.client
+        .act(&a, &json!({ "action": long }))
+        .await
+        .unwrap();
+    let refused = lab.client.wait_error(&a, "unknown-action").await.unwrap();
     let echoed = refused.body["status"]["error"].to_string();
     assert!(echoed.len() < 1_000, "{} bytes echoed", echoed.len());
-    lab.client.publish_raw(&[("uuid", "")], b"{").await;
+    lab.client
+        .publish_raw(string_table([("uuid", "")]), b"{")
+        .await
+        .unwrap();
     for uuid in [&m, &a, &b] {
-        lab.client.wait_error(uuid, "malformed-message").await;
+        lab.client
+            .wait_error(uuid, "malformed-message")
+            .await
+            .unwrap();
     }
     lab.daemon.wait_log("exceeds the limit of 262144 bytes");
 
     // Refusals by the manager and by a simulator: the state is kept.
     for (body, kind) in manager_refusals(&lab) {
-        lab.client.act(&m, body.clone()).await;
-        let refused = lab.client.wait_error(&m, kind).await;
+        lab.client.act(&m, &body).await.unwrap();
+        let refused = lab.client.wait_error(&m, kind).await.unwrap();
         assert_eq!(refused.state().as_deref(), Some("idle"), "{body}");
         let echoed = refused.body["status"]["error"].to_string();
         assert!(echoed.len() < 1_000, "{} bytes echoed", echoed.len());
     }
     for (body, kind) in simulator_refusals(&lab) {
-        lab.client.act(&a, body.clone()).await;
-        let refused = lab.client.wait_error(&a, kind).await;
+        lab.client.act(&a, &body).await.unwrap();
+        let refused = lab.client.wait_error(&a, kind).await.unwrap();
         assert_eq!(refused.state().as_deref(), Some("idle"), "{body}");
     }
     // An action the schema refuses puts a simulator into error; reset
@@ -387,12 +400,19 @@ async fn the_bad_input_corpus_is_refused_visibly_and_changes_nothing() {
     lab.client
         .act(
             &b,
-            json!({"action": "start", "parameters": {"runtime": -1}}),
+            &json!({"action": "start", "parameters": {"runtime": -1}}),
         )
-        .await;
-    lab.client.wait_error(&b, "invalid-parameters").await;
-    lab.client.act(&b, json!({"action": "reset"})).await;
-    lab.client.wait_state(&b, "idle").await;
+        .await
+        .unwrap();
+    lab.client
+        .wait_error(&b, "invalid-parameters")
+        .await
+        .unwrap();
+    lab.client
+        .act(&b, &json!({"action": "reset"}))
+        .await
+        .unwrap();
+    lab.client.wait_state(&b, "idle").await.unwrap();
 
     // Forget what was published so far (every status is in by the barrier).
     lab.client.barrier(&lab.all()).await;
@@ -401,9 +421,10 @@ async fn the_bad_input_corpus_is_refused_visibly_and_changes_nothing() {
     // answered, and a string header next to them still routes.
     for table in non_string_headers(&lab) {
         lab.client
-            .publish_table(table.clone(), br#"{"action":"start"}"#)
-            .await;
-        lab.client.publish_table(table, b"not json").await;
+            .publish_raw(table.clone(), br#"{"action":"start"}"#)
+            .await
+            .unwrap();
+        lab.client.publish_raw(table, b"not json").await.unwrap();
     }
     let before = lab.client.barrier(&lab.all()).await;
     assert!(before.is_empty(), "answered non-string headers: {before:?}");
@@ -411,8 +432,9 @@ async fn the_bad_input_corpus_is_refused_visibly_and_changes_nothing() {
     table.insert("uuid".into(), AMQPValue::LongInt(7));
     table.insert("category".into(), AMQPValue::LongString("simulator".into()));
     lab.client
-        .publish_table(table, br#"{"action":"ping"}"#)
-        .await;
+        .publish_raw(table, br#"{"action":"ping"}"#)
+        .await
+        .unwrap();
     let before = lab.client.barrier(&lab.all()).await;
     let mut answered: Vec<&String> = before.keys().collect();
     answered.sort();
@@ -422,14 +444,18 @@ async fn the_bad_input_corpus_is_refused_visibly_and_changes_nothing() {
 
     // Everything still answers, unchanged; nothing was created or stored.
     for uuid in [&m, &a, &b] {
-        lab.client.act(uuid, json!({"action": "ping"})).await;
+        lab.client
+            .act(uuid, &json!({"action": "ping"}))
+            .await
+            .unwrap();
         let u = uuid.clone();
         let seen = lab
             .client
             .wait_for("ping answer", move |s| {
                 s.uuid().as_deref() == Some(&u) && s.body["status"].get("error").is_none()
             })
-            .await;
+            .await
+            .unwrap();
         assert_eq!(seen.state().as_deref(), Some("idle"));
         if uuid == &m {
             let listed: Vec<&str> = seen.body["status"]["components"]
@@ -462,5 +488,5 @@ async fn the_bad_input_corpus_is_refused_visibly_and_changes_nothing() {
         lab.daemon.child.try_wait().unwrap().is_none(),
         "daemon alive"
     );
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }

@@ -17,14 +17,14 @@ mod common;
 use common::*;
 use futures_util::StreamExt;
 use lapin::options::*;
-use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use villas_controller::bus::amqp::{declare_exchange, headers_of};
+use villas_client::wire::{action_properties, declare_exchange, headers_of, string_table};
 
 /// One test at a time in this binary (tokio's lock: held across awaits,
 /// never poisoned by a failed test).
@@ -111,11 +111,11 @@ struct Observer {
     queue: String,
     connection: Connection,
     channel: Channel,
-    tx: mpsc::UnboundedSender<Seen>,
-    rx: mpsc::UnboundedReceiver<Seen>,
-    backlog: Vec<Seen>,
+    tx: mpsc::UnboundedSender<Received>,
+    rx: mpsc::UnboundedReceiver<Received>,
+    backlog: Vec<Received>,
     /// Every status received, in order.
-    history: Vec<Seen>,
+    history: Vec<Received>,
 }
 
 impl Observer {
@@ -138,7 +138,7 @@ impl Observer {
     async fn open(
         exchange: &str,
         queue: &str,
-        tx: &mpsc::UnboundedSender<Seen>,
+        tx: &mpsc::UnboundedSender<Received>,
     ) -> lapin::Result<(Connection, Channel)> {
         let connection = Connection::connect(&amqp_url(), ConnectionProperties::default()).await?;
         let channel = connection.create_channel().await?;
@@ -178,7 +178,7 @@ impl Observer {
                 let headers = headers_of(delivery.properties.headers().as_ref());
                 let body = serde_json::from_slice(&delivery.data).unwrap_or(Value::Null);
                 let _ = delivery.acker.ack(BasicAckOptions::default()).await;
-                if tx.send(Seen { headers, body }).is_err() {
+                if tx.send(Received { headers, body }).is_err() {
                     break;
                 }
             }
@@ -212,8 +212,6 @@ impl Observer {
     /// Publishes an action as VILLASweb does; `Err` unless the broker
     /// confirmed it.
     async fn try_act(&self, uuid: &str, body: &Value) -> Result<(), String> {
-        let mut table = FieldTable::default();
-        table.insert("uuid".into(), AMQPValue::LongString(LongString::from(uuid)));
         let confirmation = self
             .channel
             .basic_publish(
@@ -221,10 +219,7 @@ impl Observer {
                 "".into(),
                 BasicPublishOptions::default(),
                 body.to_string().as_bytes(),
-                BasicProperties::default()
-                    .with_content_type("application/json".into())
-                    .with_delivery_mode(2)
-                    .with_headers(table),
+                action_properties(string_table([("uuid", uuid)])),
             )
             .await
             .map_err(|e| e.to_string())?
@@ -242,8 +237,6 @@ impl Observer {
     async fn act_burst(&self, uuid: &str, bodies: &[Value]) {
         let mut confirms = Vec::new();
         for body in bodies {
-            let mut table = FieldTable::default();
-            table.insert("uuid".into(), AMQPValue::LongString(LongString::from(uuid)));
             let confirm = self
                 .channel
                 .basic_publish(
@@ -253,7 +246,7 @@ impl Observer {
                     body.to_string().as_bytes(),
                     BasicProperties::default()
                         .with_content_type("application/json".into())
-                        .with_headers(table),
+                        .with_headers(string_table([("uuid", uuid)])),
                 )
                 .await
                 .unwrap();
@@ -269,7 +262,7 @@ impl Observer {
     }
 
     /// Next status matching `pred`, keeping the others.
-    async fn wait_for(&mut self, what: &str, mut pred: impl FnMut(&Seen) -> bool) -> Seen {
+    async fn wait_for(&mut self, what: &str, mut pred: impl FnMut(&Received) -> bool) -> Received {
         if let Some(index) = self.backlog.iter().position(|s| s.is_status() && pred(s)) {
             return self.backlog.remove(index);
         }
@@ -295,7 +288,7 @@ impl Observer {
         }
     }
 
-    async fn wait_state(&mut self, uuid: &str, state: &str) -> Seen {
+    async fn wait_state(&mut self, uuid: &str, state: &str) -> Received {
         let (u, s) = (uuid.to_owned(), state.to_owned());
         self.wait_for(&format!("{uuid} in {state}"), move |m| {
             m.uuid().as_deref() == Some(&u) && m.state().as_deref() == Some(&s)
@@ -304,7 +297,7 @@ impl Observer {
     }
 
     /// Any status of `uuid` (after whatever was consumed so far).
-    async fn wait_any(&mut self, uuid: &str) -> Seen {
+    async fn wait_any(&mut self, uuid: &str) -> Received {
         let u = uuid.to_owned();
         self.wait_for(&format!("a status of {uuid}"), move |m| {
             m.uuid().as_deref() == Some(&u)
@@ -364,7 +357,7 @@ impl Observer {
     }
 
     /// Every status received and not waited for, without waiting.
-    fn received(&mut self) -> Vec<Seen> {
+    fn received(&mut self) -> Vec<Received> {
         while let Ok(seen) = self.rx.try_recv() {
             self.history.push(seen.clone());
             self.backlog.push(seen);
@@ -666,7 +659,7 @@ async fn broker_restart_keeps_simulations_and_publishes_only_the_latest_status()
         all_received
             .iter()
             .filter(|s| s.uuid().as_deref() == Some(&b))
-            .filter_map(Seen::state),
+            .filter_map(Received::state),
     );
     assert!(
         !b_states.contains(&"starting".to_owned()),

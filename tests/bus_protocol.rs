@@ -32,20 +32,20 @@ impl Lab {
 /// `edit`; returns once the dummy's start-up status was seen.
 async fn one_dummy(edit: impl Fn(String) -> String) -> (Client, Daemon, String, String) {
     let exchange = test_exchange();
-    let mut client = Client::connect(&exchange).await;
+    let mut client = connect(&exchange).await;
     let (manager, sim) = (new_uuid(), new_uuid());
     let daemon = Daemon::start(&edit(config(
         &exchange,
         &manager,
         &dummy(&sim, None, "One"),
     )));
-    client.wait_state(&sim, "idle").await;
+    client.wait_state(&sim, "idle").await.unwrap();
     (client, daemon, manager, sim)
 }
 
 async fn lab() -> Lab {
     let exchange = test_exchange();
-    let client = Client::connect(&exchange).await;
+    let client = connect(&exchange).await;
     let manager = new_uuid();
     let sims: Vec<String> = (0..4).map(|_| new_uuid()).collect();
     let realm1 = format!("r1.{}", new_uuid());
@@ -68,7 +68,7 @@ async fn lab() -> Lab {
     };
     // Every component publishes a status at start-up.
     for uuid in lab.all() {
-        lab.client.wait_state(&uuid, "idle").await;
+        lab.client.wait_state(&uuid, "idle").await.unwrap();
     }
     lab
 }
@@ -76,7 +76,13 @@ async fn lab() -> Lab {
 /// Sends a ping with `headers`, and returns how many statuses each
 /// component published in answer (exactly, thanks to the barrier).
 async fn ping_counts(lab: &mut Lab, headers: &[(&str, &str)]) -> Vec<(String, usize)> {
-    lab.client.send(headers, json!({"action": "ping"})).await;
+    lab.client
+        .publish_raw(
+            string_table(headers.iter().copied()),
+            br#"{"action":"ping"}"#,
+        )
+        .await
+        .unwrap();
     let before = lab.client.barrier(&lab.all()).await;
     let mut counts: Vec<(String, usize)> = before.into_iter().map(|(u, s)| (u, s.len())).collect();
     counts.sort();
@@ -144,15 +150,18 @@ async fn discovery_by_each_header_reaches_the_right_set_once() {
     // No matching header, or none at all: nobody.
     assert_eq!(ping_counts(&mut lab, &[("realm", "nowhere")]).await, vec![]);
     assert_eq!(ping_counts(&mut lab, &[]).await, vec![]);
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
 async fn statuses_carry_what_villasweb_parses() {
     let mut lab = lab().await;
     let (a, m) = (lab.sims[0].clone(), lab.manager.clone());
-    lab.client.act(&a, json!({"action": "ping"})).await;
-    let seen = lab.client.wait_state(&a, "idle").await;
+    lab.client
+        .act(&a, &json!({"action": "ping"}))
+        .await
+        .unwrap();
+    let seen = lab.client.wait_state(&a, "idle").await.unwrap();
     let body = &seen.body;
     for key in ["state", "version", "uptime", "managed_by", "host", "kernel"] {
         assert!(
@@ -187,15 +196,21 @@ async fn statuses_carry_what_villasweb_parses() {
     assert_eq!(seen.headers.kind.as_deref(), Some("dummy"));
     // A component without a realm publishes no realm header at all.
     let d = lab.sims[3].clone();
-    lab.client.act(&d, json!({"action": "ping"})).await;
-    let realmless = lab.client.wait_state(&d, "idle").await;
+    lab.client
+        .act(&d, &json!({"action": "ping"}))
+        .await
+        .unwrap();
+    let realmless = lab.client.wait_state(&d, "idle").await.unwrap();
     assert_eq!(realmless.headers.realm, None);
     assert_eq!(realmless.headers.uuid.as_ref(), Some(&d));
 
     // The root manager manages itself (a valid uuid for VILLASweb), lists its
     // components and publishes the create schema.
-    lab.client.act(&m, json!({"action": "ping"})).await;
-    let manager = lab.client.wait_state(&m, "idle").await.body;
+    lab.client
+        .act(&m, &json!({"action": "ping"}))
+        .await
+        .unwrap();
+    let manager = lab.client.wait_state(&m, "idle").await.unwrap().body;
     assert_eq!(manager["status"]["managed_by"], m.as_str());
     let listed: HashSet<String> = manager["status"]["components"]
         .as_array()
@@ -209,7 +224,7 @@ async fn statuses_carry_what_villasweb_parses() {
     assert_eq!(uuids(&manager["components"]), listed);
     assert!(body.get("components").is_none());
     assert!(manager["schema"]["create"].is_object());
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -217,34 +232,53 @@ async fn dummy_lifecycle_publishes_the_exact_state_sequence() {
     let mut lab = lab().await;
     let a = lab.sims[0].clone();
     let c = &mut lab.client;
-    c.act(&a, json!({"action": "start"})).await;
-    assert_eq!(c.states_until(&a, "running").await, ["starting", "running"]);
-    c.act(&a, json!({"action": "pause"})).await;
-    assert_eq!(c.states_until(&a, "paused").await, ["pausing", "paused"]);
-    c.act(&a, json!({"action": "resume"})).await;
-    assert_eq!(c.states_until(&a, "running").await, ["resuming", "running"]);
-    c.act(&a, json!({"action": "stop"})).await;
-    assert_eq!(c.states_until(&a, "idle").await, ["stopping", "idle"]);
-    c.act(&a, json!({"action": "shutdown"})).await;
+    c.act(&a, &json!({"action": "start"})).await.unwrap();
     assert_eq!(
-        c.states_until(&a, "shutdown").await,
+        c.states_until(&a, "running").await.unwrap(),
+        ["starting", "running"]
+    );
+    c.act(&a, &json!({"action": "pause"})).await.unwrap();
+    assert_eq!(
+        c.states_until(&a, "paused").await.unwrap(),
+        ["pausing", "paused"]
+    );
+    c.act(&a, &json!({"action": "resume"})).await.unwrap();
+    assert_eq!(
+        c.states_until(&a, "running").await.unwrap(),
+        ["resuming", "running"]
+    );
+    c.act(&a, &json!({"action": "stop"})).await.unwrap();
+    assert_eq!(
+        c.states_until(&a, "idle").await.unwrap(),
+        ["stopping", "idle"]
+    );
+    c.act(&a, &json!({"action": "shutdown"})).await.unwrap();
+    assert_eq!(
+        c.states_until(&a, "shutdown").await.unwrap(),
         ["shuttingdown", "shutdown"]
     );
     c.act(
         &a,
-        json!({"action": "start", "parameters": {"runtime": 0.1}}),
+        &json!({"action": "start", "parameters": {"runtime": 0.1}}),
     )
-    .await;
+    .await
+    .unwrap();
     // A finite run ends by itself.
     assert_eq!(
-        c.states_until(&a, "idle").await,
+        c.states_until(&a, "idle").await.unwrap(),
         ["starting", "running", "stopping", "idle"]
     );
-    c.act(&a, json!({"action": "start"})).await;
-    assert_eq!(c.states_until(&a, "running").await, ["starting", "running"]);
-    c.act(&a, json!({"action": "reset"})).await;
-    assert_eq!(c.states_until(&a, "idle").await, ["resetting", "idle"]);
-    lab.client.close().await;
+    c.act(&a, &json!({"action": "start"})).await.unwrap();
+    assert_eq!(
+        c.states_until(&a, "running").await.unwrap(),
+        ["starting", "running"]
+    );
+    c.act(&a, &json!({"action": "reset"})).await.unwrap();
+    assert_eq!(
+        c.states_until(&a, "idle").await.unwrap(),
+        ["resetting", "idle"]
+    );
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -253,8 +287,8 @@ async fn invalid_transitions_are_refused_and_the_state_is_kept() {
     let a = lab.sims[0].clone();
     let c = &mut lab.client;
     for action in ["stop", "pause", "resume"] {
-        c.act(&a, json!({"action": action})).await;
-        let refused = c.wait_error(&a, "invalid-transition").await;
+        c.act(&a, &json!({"action": action})).await.unwrap();
+        let refused = c.wait_error(&a, "invalid-transition").await.unwrap();
         assert_eq!(refused.state().as_deref(), Some("idle"), "{action}");
         assert_eq!(refused.body["status"]["error"]["action"], action);
         assert!(refused.body["status"]["error"]["message"]
@@ -266,28 +300,36 @@ async fn invalid_transitions_are_refused_and_the_state_is_kept() {
             refused.body["status"]["error"]["message"]
         );
     }
-    c.act(&a, json!({"action": "start"})).await;
-    assert_eq!(c.states_until(&a, "running").await, ["starting", "running"]);
-    c.act(&a, json!({"action": "start"})).await;
+    c.act(&a, &json!({"action": "start"})).await.unwrap();
+    assert_eq!(
+        c.states_until(&a, "running").await.unwrap(),
+        ["starting", "running"]
+    );
+    c.act(&a, &json!({"action": "start"})).await.unwrap();
     assert_eq!(
         c.wait_error(&a, "invalid-transition")
             .await
+            .unwrap()
             .state()
             .as_deref(),
         Some("running")
     );
     // The manager refuses control actions it does not support.
     let m = lab.manager.clone();
-    lab.client.act(&m, json!({"action": "start"})).await;
+    lab.client
+        .act(&m, &json!({"action": "start"}))
+        .await
+        .unwrap();
     assert_eq!(
         lab.client
             .wait_error(&m, "unsupported-action")
             .await
+            .unwrap()
             .state()
             .as_deref(),
         Some("idle")
     );
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -297,34 +339,44 @@ async fn schema_violation_is_an_error_and_reset_recovers() {
     let c = &mut lab.client;
     c.act(
         &a,
-        json!({"action": "start", "parameters": {"runtime": "long"}}),
+        &json!({"action": "start", "parameters": {"runtime": "long"}}),
     )
-    .await;
-    let error = c.wait_state(&a, "error").await;
+    .await
+    .unwrap();
+    let error = c.wait_state(&a, "error").await.unwrap();
     assert_eq!(error.error_kind().as_deref(), Some("invalid-parameters"));
     assert_eq!(error.body["status"]["error"]["path"], "/runtime");
     assert_eq!(error.body["status"]["error"]["code"], 5);
     // Only reset leaves error.
-    c.act(&a, json!({"action": "start"})).await;
+    c.act(&a, &json!({"action": "start"})).await.unwrap();
     assert_eq!(
         c.wait_error(&a, "invalid-transition")
             .await
+            .unwrap()
             .state()
             .as_deref(),
         Some("error")
     );
-    c.act(&a, json!({"action": "reset"})).await;
-    assert_eq!(c.states_until(&a, "idle").await, ["resetting", "idle"]);
+    c.act(&a, &json!({"action": "reset"})).await.unwrap();
+    assert_eq!(
+        c.states_until(&a, "idle").await.unwrap(),
+        ["resetting", "idle"]
+    );
     c.act(
         &a,
-        json!({"action": "start", "parameters": {"runtime": -1}}),
+        &json!({"action": "start", "parameters": {"runtime": -1}}),
     )
-    .await;
+    .await
+    .unwrap();
     assert_eq!(
-        c.wait_state(&a, "error").await.error_kind().as_deref(),
+        c.wait_state(&a, "error")
+            .await
+            .unwrap()
+            .error_kind()
+            .as_deref(),
         Some("invalid-parameters")
     );
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -339,8 +391,8 @@ async fn manager_creates_and_deletes_components() {
                "location": "here", "owner": "me", "realm": "x", "ws_url": "", "api_url": "",
                "uuid": uuid, "properties": {"transition_delay": 0.05}}})
     };
-    c.act(&m, create(Some(&created))).await;
-    let status = c.wait_state(&created, "idle").await;
+    c.act(&m, &create(Some(&created))).await.unwrap();
+    let status = c.wait_state(&created, "idle").await.unwrap();
     assert_eq!(status.body["status"]["managed_by"], m.as_str());
     assert_eq!(status.body["properties"]["transition_delay"], 0.05);
     let listing = c
@@ -352,51 +404,59 @@ async fn manager_creates_and_deletes_components() {
                     .iter()
                     .any(|u| u == created.as_str())
         })
-        .await;
+        .await
+        .unwrap();
     assert_eq!(listing.state().as_deref(), Some("idle"));
     // The new component is controllable.
-    c.act(&created, json!({"action": "start"})).await;
+    c.act(&created, &json!({"action": "start"})).await.unwrap();
     assert_eq!(
-        c.states_until(&created, "running").await,
+        c.states_until(&created, "running").await.unwrap(),
         ["starting", "running"]
     );
 
     // Duplicate uuid: refused, visibly, manager state kept.
-    c.act(&m, create(Some(&created))).await;
+    c.act(&m, &create(Some(&created))).await.unwrap();
     assert_eq!(
-        c.wait_error(&m, "duplicate-uuid").await.state().as_deref(),
+        c.wait_error(&m, "duplicate-uuid")
+            .await
+            .unwrap()
+            .state()
+            .as_deref(),
         Some("idle")
     );
-    c.act(&m, create(Some(&a))).await;
-    c.wait_error(&m, "duplicate-uuid").await;
+    c.act(&m, &create(Some(&a))).await.unwrap();
+    c.wait_error(&m, "duplicate-uuid").await.unwrap();
     // Missing category: schema refusal.
     c.act(
         &m,
-        json!({"action": "create", "parameters": {"name": "x", "type": "dummy"}}),
+        &json!({"action": "create", "parameters": {"name": "x", "type": "dummy"}}),
     )
-    .await;
-    c.wait_error(&m, "invalid-parameters").await;
+    .await
+    .unwrap();
+    c.wait_error(&m, "invalid-parameters").await.unwrap();
     // Unknown kind.
-    c.act(&m, json!({"action": "create", "parameters": {"name": "x", "category": "simulator", "type": "rtlab"}})).await;
-    c.wait_error(&m, "unsupported-action").await;
+    c.act(&m, &json!({"action": "create", "parameters": {"name": "x", "category": "simulator", "type": "rtlab"}})).await.unwrap();
+    c.wait_error(&m, "unsupported-action").await.unwrap();
     // Without uuid: one is generated.
-    c.act(&m, create(None)).await;
+    c.act(&m, &create(None)).await.unwrap();
     let generated = c
         .wait_for("generated component", |s| {
             s.body["status"]["managed_by"] == m.as_str()
                 && s.body["properties"]["name"] == "New"
                 && s.uuid().as_deref() != Some(&created)
         })
-        .await;
+        .await
+        .unwrap();
     assert!(uuid::Uuid::parse_str(&generated.uuid().unwrap()).is_ok());
 
     // Delete: gone once, it stops answering, the manager no longer lists it.
     c.act(
         &m,
-        json!({"action": "delete", "parameters": {"uuid": created}}),
+        &json!({"action": "delete", "parameters": {"uuid": created}}),
     )
-    .await;
-    c.wait_state(&created, "gone").await;
+    .await
+    .unwrap();
+    c.wait_state(&created, "gone").await.unwrap();
     c.wait_for("manager unlists it", |s| {
         s.uuid().as_deref() == Some(&m)
             && !s.body["status"]["components"]
@@ -405,11 +465,12 @@ async fn manager_creates_and_deletes_components() {
                 .iter()
                 .any(|u| u == created.as_str())
     })
-    .await;
+    .await
+    .unwrap();
     let mut everyone = lab.all();
     everyone.push(generated.uuid().unwrap());
     let c = &mut lab.client;
-    c.act(&created, json!({"action": "ping"})).await;
+    c.act(&created, &json!({"action": "ping"})).await.unwrap();
     let before = c.barrier(&everyone).await;
     let gone_count = c
         .backlog
@@ -426,27 +487,31 @@ async fn manager_creates_and_deletes_components() {
     ] {
         c.act(
             &m,
-            json!({"action": "delete", "parameters": {"uuid": uuid}}),
+            &json!({"action": "delete", "parameters": {"uuid": uuid}}),
         )
-        .await;
-        c.wait_error(&m, "unknown-component").await;
+        .await
+        .unwrap();
+        c.wait_error(&m, "unknown-component").await.unwrap();
     }
-    c.act(&m, json!({"action": "delete", "parameters": {}}))
-        .await;
-    c.wait_error(&m, "invalid-parameters").await;
+    c.act(&m, &json!({"action": "delete", "parameters": {}}))
+        .await
+        .unwrap();
+    c.wait_error(&m, "invalid-parameters").await.unwrap();
     // create/delete to a simulator: refused visibly.
-    c.act(&a, create(None)).await;
+    c.act(&a, &create(None)).await.unwrap();
     assert_eq!(
         c.wait_error(&a, "unsupported-action")
             .await
+            .unwrap()
             .state()
             .as_deref(),
         Some("idle")
     );
-    c.act(&a, json!({"action": "delete", "parameters": {"uuid": a}}))
-        .await;
-    c.wait_error(&a, "unsupported-action").await;
-    lab.client.close().await;
+    c.act(&a, &json!({"action": "delete", "parameters": {"uuid": a}}))
+        .await
+        .unwrap();
+    c.wait_error(&a, "unsupported-action").await.unwrap();
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -455,30 +520,35 @@ async fn deleting_a_running_component_stops_its_timers_and_publishes_gone_once()
     let m = lab.manager.clone();
     let created = new_uuid();
     let c = &mut lab.client;
-    c.act(&m, json!({"action": "create", "parameters": {"name": "R", "category": "simulator", "type": "dummy", "uuid": created, "transition_delay": 0.2}})).await;
-    c.wait_state(&created, "idle").await;
+    c.act(&m, &json!({"action": "create", "parameters": {"name": "R", "category": "simulator", "type": "dummy", "uuid": created, "transition_delay": 0.2}})).await.unwrap();
+    c.wait_state(&created, "idle").await.unwrap();
     c.act(
         &created,
-        json!({"action": "start", "parameters": {"runtime": 0.1}}),
+        &json!({"action": "start", "parameters": {"runtime": 0.1}}),
     )
-    .await;
-    c.wait_state(&created, "starting").await;
+    .await
+    .unwrap();
+    c.wait_state(&created, "starting").await.unwrap();
     // Deleted while its timer to `running` is pending.
     c.act(
         &m,
-        json!({"action": "delete", "parameters": {"uuid": created}}),
+        &json!({"action": "delete", "parameters": {"uuid": created}}),
     )
-    .await;
-    c.wait_state(&created, "gone").await;
+    .await
+    .unwrap();
+    c.wait_state(&created, "gone").await.unwrap();
     // Anything it would still publish would come before a status published
     // after the timers' horizon; wait for such a status from the same
     // process (the manager, pinged after a scheduled `when`).
     let later = villas_sdk::protocol::unix_now() + 0.6;
-    c.act(&m, json!({"action": "ping", "when": later})).await;
+    c.act(&m, &json!({"action": "ping", "when": later}))
+        .await
+        .unwrap();
     c.wait_for("deferred manager ping", |s| {
         s.uuid().as_deref() == Some(&m) && s.body["when"].as_f64().unwrap() >= later
     })
-    .await;
+    .await
+    .unwrap();
     let after: Vec<_> = c
         .backlog
         .iter()
@@ -486,7 +556,7 @@ async fn deleting_a_running_component_stops_its_timers_and_publishes_gone_once()
         .map(|s| s.state())
         .collect();
     assert!(after.is_empty(), "published after gone: {after:?}");
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -513,8 +583,10 @@ async fn malformed_messages_are_refused_and_everything_stays_controllable() {
         (br#"{"action": null}"#, "malformed-message"),
     ];
     for (body, kind) in &cases {
-        c.publish_raw(&[("uuid", &a)], body).await;
-        let refused = c.wait_error(&a, kind).await;
+        c.publish_raw(string_table([("uuid", &a)]), body)
+            .await
+            .unwrap();
+        let refused = c.wait_error(&a, kind).await.unwrap();
         assert_eq!(
             refused.state().as_deref(),
             Some("idle"),
@@ -523,11 +595,14 @@ async fn malformed_messages_are_refused_and_everything_stays_controllable() {
         );
     }
     // Status traffic (no action) is ignored, as are non-string headers.
-    c.send(&[("uuid", &a)], json!({"status": {"state": "running"}}))
-        .await;
+    c.publish(&Headers::uuid(&a), &json!({"status": {"state": "running"}}))
+        .await
+        .unwrap();
     let mut table = lapin::types::FieldTable::default();
     table.insert("uuid".into(), lapin::types::AMQPValue::LongInt(42));
-    c.publish_table(table, br#"{"action":"start"}"#).await;
+    c.publish_raw(table, br#"{"action":"start"}"#)
+        .await
+        .unwrap();
     let all = lab.all();
     let before = lab.client.barrier(&all).await;
     assert!(
@@ -543,9 +618,12 @@ async fn malformed_messages_are_refused_and_everything_stays_controllable() {
     );
     // Still fully controllable.
     let c = &mut lab.client;
-    c.act(&a, json!({"action": "start"})).await;
-    assert_eq!(c.states_until(&a, "running").await, ["starting", "running"]);
-    lab.client.close().await;
+    c.act(&a, &json!({"action": "start"})).await.unwrap();
+    assert_eq!(
+        c.states_until(&a, "running").await.unwrap(),
+        ["starting", "running"]
+    );
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -554,20 +632,22 @@ async fn an_action_with_a_future_when_is_carried_out_then() {
     let a = lab.sims[0].clone();
     let at = villas_sdk::protocol::unix_now() + 0.5;
     lab.client
-        .act(&a, json!({"action": "start", "when": at}))
-        .await;
-    let starting = lab.client.wait_state(&a, "starting").await;
+        .act(&a, &json!({"action": "start", "when": at}))
+        .await
+        .unwrap();
+    let starting = lab.client.wait_state(&a, "starting").await.unwrap();
     assert!(
         starting.body["when"].as_f64().unwrap() >= at,
         "started before its time"
     );
-    lab.client.wait_state(&a, "running").await;
+    lab.client.wait_state(&a, "running").await.unwrap();
     // A past `when` is carried out at once.
     lab.client
-        .act(&a, json!({"action": "stop", "when": 1.0}))
-        .await;
-    lab.client.wait_state(&a, "stopping").await;
-    lab.client.close().await;
+        .act(&a, &json!({"action": "stop", "when": 1.0}))
+        .await
+        .unwrap();
+    lab.client.wait_state(&a, "stopping").await.unwrap();
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -584,16 +664,16 @@ async fn stops_gracefully_on(signal: &str) {
     let mut lab = lab().await;
     let m = lab.manager.clone();
     lab.daemon.signal(signal);
-    lab.client.wait_state(&m, "shutdown").await;
+    lab.client.wait_state(&m, "shutdown").await.unwrap();
     assert_eq!(lab.daemon.wait_exit(), Some(0));
     lab.daemon.wait_log(&format!("SIG{signal} received"));
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
 async fn broker_url_from_the_environment_and_broker_down_at_start_up() {
     let exchange = test_exchange();
-    let mut client = Client::connect(&exchange).await;
+    let mut client = connect(&exchange).await;
     let uuid = new_uuid();
     let yaml = format!("uuid: {uuid}\nbroker:\n  exchange: {exchange}\n  url: amqp://guest:guest@127.0.0.1:1/%2F\napi:\n  enabled: false\n");
     // The config names an unreachable broker: the daemon keeps running and
@@ -608,8 +688,8 @@ async fn broker_url_from_the_environment_and_broker_down_at_start_up() {
     drop(unreachable);
     let url = amqp_url();
     let _daemon = Daemon::start_with(&yaml, &[("VILLAS_CONTROLLER__BROKER__URL", &url)]);
-    client.wait_state(&uuid, "idle").await;
-    client.close().await;
+    client.wait_state(&uuid, "idle").await.unwrap();
+    client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -618,10 +698,10 @@ async fn components_publish_a_heartbeat_status() {
         one_dummy(|yaml| yaml.replace("heartbeat_interval: 3600", "heartbeat_interval: 0.2")).await;
     // Unprompted: three more statuses of each component arrive.
     for _ in 0..3 {
-        client.wait_state(&sim, "idle").await;
-        client.wait_state(&manager, "idle").await;
+        client.wait_state(&sim, "idle").await.unwrap();
+        client.wait_state(&manager, "idle").await.unwrap();
     }
-    client.close().await;
+    client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -632,19 +712,20 @@ async fn oversize_bodies_are_refused_unparsed_and_the_state_is_kept() {
     client
         .act(
             &sim,
-            json!({"action": "start", "parameters": {"padding": padding}}),
+            &json!({"action": "start", "parameters": {"padding": padding}}),
         )
-        .await;
-    let refused = client.wait_error(&sim, "too-large").await;
+        .await
+        .unwrap();
+    let refused = client.wait_error(&sim, "too-large").await.unwrap();
     assert_eq!(refused.state().as_deref(), Some("idle"));
     assert_eq!(refused.body["status"]["error"]["limit"], 4096);
     // A body within the limit is carried out.
-    client.act(&sim, json!({"action": "start"})).await;
+    client.act(&sim, &json!({"action": "start"})).await.unwrap();
     assert_eq!(
-        client.states_until(&sim, "running").await,
+        client.states_until(&sim, "running").await.unwrap(),
         ["starting", "running"]
     );
-    client.close().await;
+    client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -655,23 +736,25 @@ async fn villasweb_style_actions_sent_twice_run_once() {
     let a = lab.sims[0].clone();
     for _ in 0..2 {
         lab.client
-            .send(
-                &[("uuid", &a)],
-                json!({"action": "start", "when": 0, "parameters": {}}),
+            .publish(
+                &Headers::uuid(&a),
+                &json!({"action": "start", "when": 0, "parameters": {}}),
             )
-            .await;
+            .await
+            .unwrap();
     }
     assert_eq!(
-        lab.client.states_until(&a, "running").await,
+        lab.client.states_until(&a, "running").await.unwrap(),
         ["starting", "running"]
     );
     for _ in 0..2 {
         lab.client
-            .send(&[("uuid", &a)], json!({"action": "stop", "when": 0}))
-            .await;
+            .publish(&Headers::uuid(&a), &json!({"action": "stop", "when": 0}))
+            .await
+            .unwrap();
     }
     assert_eq!(
-        lab.client.states_until(&a, "idle").await,
+        lab.client.states_until(&a, "idle").await.unwrap(),
         ["stopping", "idle"]
     );
     let all = lab.all();
@@ -681,7 +764,7 @@ async fn villasweb_style_actions_sent_twice_run_once() {
         "extra statuses: {:?}",
         before.get(&a)
     );
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 /// The configuration's `uuid` is always the daemon's root generic manager
@@ -691,7 +774,7 @@ async fn villasweb_style_actions_sent_twice_run_once() {
 #[tokio::test]
 async fn the_daemon_uuid_is_the_root_manager_and_configured_managers_go_under_it() {
     let exchange = test_exchange();
-    let mut c = Client::connect(&exchange).await;
+    let mut c = connect(&exchange).await;
     let root = new_uuid();
     // g: a configured generic manager (the reference's example config has
     // one); h: a manager under g; d under the root; e under g; f under h.
@@ -704,7 +787,7 @@ async fn the_daemon_uuid_is_the_root_manager_and_configured_managers_go_under_it
         dummy(&d, None, "D")
     );
     let _daemon = Daemon::start(&config(&exchange, &root, &components));
-    let status = c.wait_state(&root, "idle").await.body;
+    let status = c.wait_state(&root, "idle").await.unwrap().body;
     assert_eq!(status["status"]["managed_by"], root.as_str());
     assert_eq!(status["properties"]["type"], "generic");
     let top = uuids(&status["components"]);
@@ -717,7 +800,7 @@ async fn the_daemon_uuid_is_the_root_manager_and_configured_managers_go_under_it
         (&e, &g, vec![]),
         (&f, &h, vec![]),
     ] {
-        let seen = c.wait_state(uuid, "idle").await.body;
+        let seen = c.wait_state(uuid, "idle").await.unwrap().body;
         assert_eq!(seen["status"]["managed_by"], manager.as_str(), "{uuid}");
         if seen["properties"]["category"] == "manager" {
             assert_eq!(
@@ -728,17 +811,17 @@ async fn the_daemon_uuid_is_the_root_manager_and_configured_managers_go_under_it
         }
     }
     // Scripts ping and create through the daemon's uuid.
-    c.act(&root, json!({"action": "ping"})).await;
-    c.wait_state(&root, "idle").await;
+    c.act(&root, &json!({"action": "ping"})).await.unwrap();
+    c.wait_state(&root, "idle").await.unwrap();
     let created = new_uuid();
     c.act(
         &root,
-        json!({"action": "create", "parameters": {"name": "N", "category": "simulator", "type": "dummy", "uuid": created}}),
+        &json!({"action": "create", "parameters": {"name": "N", "category": "simulator", "type": "dummy", "uuid": created}}),
     )
-    .await;
-    let seen = c.wait_state(&created, "idle").await;
+    .await.unwrap();
+    let seen = c.wait_state(&created, "idle").await.unwrap();
     assert_eq!(seen.body["status"]["managed_by"], root.as_str());
-    c.close().await;
+    c.close_and_delete_exchange().await.unwrap();
 }
 
 /// `reset` leads back from every state but `gone`, `shutdown` included;
@@ -748,15 +831,18 @@ async fn the_daemon_uuid_is_the_root_manager_and_configured_managers_go_under_it
 async fn reset_brings_a_shut_down_component_back() {
     let (mut c, _daemon, _, sim) =
         one_dummy(|yaml| yaml.replace("transition_delay: 0.05", "transition_delay: 1.0")).await;
-    c.act(&sim, json!({"action": "shutdown"})).await;
-    c.wait_state(&sim, "shuttingdown").await;
-    c.act(&sim, json!({"action": "reset"})).await;
-    let refused = c.wait_error(&sim, "invalid-transition").await;
+    c.act(&sim, &json!({"action": "shutdown"})).await.unwrap();
+    c.wait_state(&sim, "shuttingdown").await.unwrap();
+    c.act(&sim, &json!({"action": "reset"})).await.unwrap();
+    let refused = c.wait_error(&sim, "invalid-transition").await.unwrap();
     assert_eq!(refused.state().as_deref(), Some("shuttingdown"));
-    c.wait_state(&sim, "shutdown").await;
-    c.act(&sim, json!({"action": "reset"})).await;
-    assert_eq!(c.states_until(&sim, "idle").await, ["resetting", "idle"]);
-    c.close().await;
+    c.wait_state(&sim, "shutdown").await.unwrap();
+    c.act(&sim, &json!({"action": "reset"})).await.unwrap();
+    assert_eq!(
+        c.states_until(&sim, "idle").await.unwrap(),
+        ["resetting", "idle"]
+    );
+    c.close_and_delete_exchange().await.unwrap();
 }
 
 /// A simulator's status carries, at the top level as the reference's do,
@@ -764,8 +850,8 @@ async fn reset_brings_a_shut_down_component_back() {
 #[tokio::test]
 async fn simulator_statuses_carry_the_model_and_results_of_the_last_start() {
     let (mut c, _daemon, manager, sim) = one_dummy(|yaml| yaml).await;
-    c.act(&sim, json!({"action": "ping"})).await;
-    let idle = c.wait_state(&sim, "idle").await.body;
+    c.act(&sim, &json!({"action": "ping"})).await.unwrap();
+    let idle = c.wait_state(&sim, "idle").await.unwrap().body;
     assert_eq!(idle.get("model"), Some(&serde_json::Value::Null), "{idle}");
     assert_eq!(
         idle.get("results"),
@@ -776,27 +862,29 @@ async fn simulator_statuses_carry_the_model_and_results_of_the_last_start() {
     let results = json!({"url": "https://files.example/results/1"});
     c.act(
         &sim,
-        json!({"action": "start", "model": model, "results": results}),
+        &json!({"action": "start", "model": model, "results": results}),
     )
-    .await;
-    let starting = c.wait_state(&sim, "starting").await.body;
+    .await
+    .unwrap();
+    let starting = c.wait_state(&sim, "starting").await.unwrap().body;
     assert_eq!(
         (&starting["model"], &starting["results"]),
         (&model, &results)
     );
-    c.wait_state(&sim, "running").await;
+    c.wait_state(&sim, "running").await.unwrap();
     // A refused start changes nothing; the last start's stay after the run.
-    c.act(&sim, json!({"action": "start", "model": {"url": "x"}}))
-        .await;
-    let refused = c.wait_error(&sim, "invalid-transition").await.body;
+    c.act(&sim, &json!({"action": "start", "model": {"url": "x"}}))
+        .await
+        .unwrap();
+    let refused = c.wait_error(&sim, "invalid-transition").await.unwrap().body;
     assert_eq!(refused["model"], model);
-    c.act(&sim, json!({"action": "stop"})).await;
-    let idle = c.wait_state(&sim, "idle").await.body;
+    c.act(&sim, &json!({"action": "stop"})).await.unwrap();
+    let idle = c.wait_state(&sim, "idle").await.unwrap().body;
     assert_eq!((&idle["model"], &idle["results"]), (&model, &results));
     // Managers carry neither.
-    let status = c.wait_state(&manager, "idle").await.body;
+    let status = c.wait_state(&manager, "idle").await.unwrap().body;
     assert!(status.get("model").is_none() && status.get("results").is_none());
-    c.close().await;
+    c.close_and_delete_exchange().await.unwrap();
 }
 
 /// `create` without `name` is accepted, as the reference accepts it; the
@@ -807,11 +895,11 @@ async fn create_without_a_name_gets_the_default_name() {
     let created = new_uuid();
     c.act(
         &manager,
-        json!({"action": "create", "parameters": {"category": "simulator", "type": "dummy", "uuid": created}}),
+        &json!({"action": "create", "parameters": {"category": "simulator", "type": "dummy", "uuid": created}}),
     )
-    .await;
-    let status = c.wait_state(&created, "idle").await.body;
+    .await.unwrap();
+    let status = c.wait_state(&created, "idle").await.unwrap().body;
     assert_eq!(status["properties"]["name"], "dummy simulator");
     assert_eq!(status["status"]["managed_by"], manager.as_str());
-    c.close().await;
+    c.close_and_delete_exchange().await.unwrap();
 }

@@ -8,17 +8,12 @@
 mod common;
 
 use common::*;
-use futures_util::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions,
-};
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use villas_client::{Binding, Session};
 
 /// A daemon with its generic manager and dummies `A` and `B` in one realm,
 /// an observer on its exchange, and the config file the CLI shares.
@@ -34,13 +29,13 @@ struct Lab {
 impl Lab {
     async fn start() -> Lab {
         let exchange = test_exchange();
-        let mut client = Client::connect(&exchange).await;
+        let mut client = connect(&exchange).await;
         let (manager, a, b) = (new_uuid(), new_uuid(), new_uuid());
         let realm = format!("lab.{}", new_uuid());
         let components = [dummy(&a, Some(&realm), "A"), dummy(&b, Some(&realm), "B")].concat();
         let daemon = Daemon::start(&config(&exchange, &manager, &components));
         for uuid in [&manager, &a, &b] {
-            client.wait_state(uuid, "idle").await;
+            client.wait_state(uuid, "idle").await.unwrap();
         }
         Lab {
             daemon,
@@ -251,7 +246,7 @@ async fn start_with_the_reference_flags_and_wait_for_running() {
 
     // What the CLI published, as another client on the exchange saw it
     // (kept in the backlog while waiting for A's state).
-    lab.client.wait_state(&lab.a, "running").await;
+    lab.client.wait_state(&lab.a, "running").await.unwrap();
     let sent = lab
         .client
         .backlog
@@ -282,7 +277,7 @@ async fn start_with_the_reference_flags_and_wait_for_running() {
     );
 
     // A alone was stopped by it all the same.
-    lab.client.wait_state(&lab.a, "idle").await;
+    lab.client.wait_state(&lab.a, "idle").await.unwrap();
     let output = lab
         .run(&["simulator", "-u", &lab.a, "--wait", "idle", "reset"])
         .await;
@@ -452,10 +447,14 @@ async fn monitor_prints_the_filtered_messages_as_the_reference() {
     // The manager's status (category manager, no realm) is not shown: it
     // is routed before A's, so it would come first.
     lab.client
-        .act(&lab.manager, json!({"action": "ping"}))
-        .await;
-    lab.client.wait_state(&lab.manager, "idle").await;
-    lab.client.act(&lab.a, json!({"action": "ping"})).await;
+        .act(&lab.manager, &json!({"action": "ping"}))
+        .await
+        .unwrap();
+    lab.client.wait_state(&lab.manager, "idle").await.unwrap();
+    lab.client
+        .act(&lab.a, &json!({"action": "ping"}))
+        .await
+        .unwrap();
     let a = lab.a.clone();
     let lines = monitor
         .stdout_until("A's status", |line| {
@@ -492,9 +491,10 @@ async fn monitor_table_follows_states() {
     lab.client
         .act(
             &lab.a,
-            json!({"action": "start", "parameters": {"runtime": 30}}),
+            &json!({"action": "start", "parameters": {"runtime": 30}}),
         )
-        .await;
+        .await
+        .unwrap();
     let lines = monitor
         .stdout_until("A running", |line| {
             line.starts_with(a.as_str()) && line.contains(" running ")
@@ -568,66 +568,33 @@ async fn config_flag_works_after_daemon_subcommands_too() {
 /// reference's.
 struct ReferenceLike {
     uuid: String,
-    connection: Connection,
+    /// Ends the answering task, which then closes its session.
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl ReferenceLike {
     async fn start(exchange: &str) -> ReferenceLike {
         let uuid = new_uuid();
-        let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        let session = Session::open(&Target::new(amqp_url(), exchange))
             .await
             .unwrap();
-        let channel = connection.create_channel().await.unwrap();
-        villas_controller::bus::amqp::declare_exchange(&channel, exchange)
-            .await
-            .unwrap();
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let mut binding = FieldTable::default();
-        for (key, value) in [
-            ("x-match", "any"),
-            ("category", "simulator"),
-            ("uuid", &uuid),
-        ] {
-            binding.insert(key.into(), AMQPValue::LongString(LongString::from(value)));
-        }
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                exchange.into(),
-                "".into(),
-                QueueBindOptions::default(),
-                binding,
-            )
-            .await
-            .unwrap();
-        let mut consumer = channel
-            .basic_consume(
-                queue.name().clone(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let (exchange, me) = (exchange.to_owned(), uuid.clone());
-        tokio::spawn(async move {
-            while let Some(Ok(delivery)) = consumer.next().await {
-                let body: Value = serde_json::from_slice(&delivery.data).unwrap_or(Value::Null);
-                if body["action"] != "ping" {
+        let binding = Binding::Any(Headers {
+            category: Some("simulator".into()),
+            uuid: Some(uuid.clone()),
+            ..Headers::default()
+        });
+        let mut subscription = session.subscribe(&binding).await.unwrap();
+        let me = uuid.clone();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    message = subscription.next() => message,
+                    _ = &mut stopped => break,
+                };
+                let Ok(message) = message else { break };
+                if message.payload()["action"] != "ping" {
                     continue;
                 }
                 let status = json!({
@@ -636,35 +603,29 @@ impl ReferenceLike {
                                    "type": "dummy", "uuid": me, "realm": null},
                     "schema": {}
                 });
-                let mut headers = FieldTable::default();
-                for (key, value) in [("category", "simulator"), ("type", "dummy"), ("uuid", &me)] {
-                    headers.insert(key.into(), AMQPValue::LongString(LongString::from(value)));
-                }
-                let _ = channel
-                    .basic_publish(
-                        exchange.as_str().into(),
-                        "".into(),
-                        BasicPublishOptions::default(),
-                        status.to_string().as_bytes(),
-                        BasicProperties::default()
-                            .with_content_type("application/json".into())
-                            .with_headers(headers),
-                    )
-                    .await;
+                let headers = Headers {
+                    category: Some("simulator".into()),
+                    kind: Some("dummy".into()),
+                    uuid: Some(me.clone()),
+                    ..Headers::default()
+                };
+                let _ = session.publish(&headers, &status).await;
             }
+            session.close().await;
         });
-        ReferenceLike { uuid, connection }
+        ReferenceLike { uuid, stop, task }
     }
 
     async fn stop(self) {
-        let _ = self.connection.close(200, "bye".into()).await;
+        let _ = self.stop.send(());
+        let _ = self.task.await;
     }
 }
 
 #[tokio::test]
 async fn discover_ping_and_monitor_find_reference_daemons_too() {
     let lab = Lab::start().await;
-    let reference = ReferenceLike::start(&lab.client.exchange).await;
+    let reference = ReferenceLike::start(lab.client.exchange()).await;
     let ours = [&lab.manager, &lab.a, &lab.b];
 
     let output = lab.run(&["discover", "--timeout", "2"]).await;
@@ -747,7 +708,7 @@ async fn client_commands_read_only_the_broker_section() {
     let broker = format!(
         "broker:\n  url: {}\n  exchange: {}\n",
         amqp_url(),
-        lab.client.exchange
+        lab.client.exchange()
     );
     let shared = unusable_daemon_part(&lab, dir.path(), &broker);
     // The daemon would refuse it.
@@ -770,8 +731,11 @@ async fn client_commands_read_only_the_broker_section() {
 
     let mut monitor = Running::spawn(cli_with(&shared, &["monitor", "-u", &lab.a]));
     monitor.wait_stderr("monitoring").await;
-    lab.client.act(&lab.a, json!({"action": "ping"})).await;
-    lab.client.wait_state(&lab.a, "idle").await;
+    lab.client
+        .act(&lab.a, &json!({"action": "ping"}))
+        .await
+        .unwrap();
+    lab.client.wait_state(&lab.a, "idle").await.unwrap();
     let a = lab.a.clone();
     monitor
         .stdout_until("A's status", |line| {

@@ -147,12 +147,12 @@ async fn ready_once_topology_and_http_are_up_then_stopping() {
 #[tokio::test]
 async fn a_clean_stop_logs_no_error() {
     let exchange = test_exchange();
-    let mut client = Client::connect(&exchange).await;
+    let mut client = connect(&exchange).await;
     let (uuid, sim) = (new_uuid(), new_uuid());
     let config = config(&exchange, &uuid, &dummy(&sim, None, "Sim"))
         .replace("api:\n  enabled: false", "api:\n  port: 0");
     let mut daemon = Daemon::start(&config);
-    client.wait_state(&sim, "idle").await;
+    client.wait_state(&sim, "idle").await.unwrap();
     daemon.wait_log("bus connected");
 
     let config_file = daemon.dir.path().join("config.yaml");
@@ -184,7 +184,7 @@ async fn a_clean_stop_logs_no_error() {
         .filter(|line| line.contains(" ERROR "))
         .collect();
     assert!(errors.is_empty(), "a clean stop logged {errors:#?}");
-    client.close().await;
+    client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -445,13 +445,13 @@ async fn daemon_and_cli_speak_amqp_over_tls_with_a_client_certificate() {
     let pki = Pki::new();
     let proxy = TlsProxy::start(&pki);
     let exchange = test_exchange();
-    let mut observer = Client::connect(&exchange).await;
+    let mut observer = connect(&exchange).await;
     let (uuid, sim) = (new_uuid(), new_uuid());
     let yaml = tls_config(&exchange, &uuid, &sim, proxy.port, &pki, true);
     let daemon = Daemon::start(&yaml);
     // The daemon's statuses reach the plain-TCP observer: it is connected
     // through the TLS terminator.
-    observer.wait_state(&sim, "idle").await;
+    observer.wait_state(&sim, "idle").await.unwrap();
 
     // The CLI reads the same file and connects the same way.
     let config = daemon.dir.path().join("config.yaml");

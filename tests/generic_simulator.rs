@@ -44,7 +44,7 @@ struct Lab {
 
 async fn lab(extra: &str) -> Lab {
     let exchange = test_exchange();
-    let client = Client::connect(&exchange).await;
+    let client = connect(&exchange).await;
     let (manager, sim, other) = (new_uuid(), new_uuid(), new_uuid());
     let components = [generic(&sim, extra), dummy(&other, None, "Other")].concat();
     let daemon = Daemon::start(&config(&exchange, &manager, &components));
@@ -55,8 +55,8 @@ async fn lab(extra: &str) -> Lab {
         sim,
         other,
     };
-    lab.client.wait_state(&lab.sim, "idle").await;
-    lab.client.wait_state(&lab.other, "idle").await;
+    lab.client.wait_state(&lab.sim, "idle").await.unwrap();
+    lab.client.wait_state(&lab.other, "idle").await.unwrap();
     lab
 }
 
@@ -65,14 +65,15 @@ impl Lab {
         self.client
             .act(
                 &self.sim,
-                json!({"action": "start", "parameters": parameters}),
+                &json!({"action": "start", "parameters": parameters}),
             )
-            .await;
+            .await
+            .unwrap();
     }
 
     /// Waits for `running` and returns the child's pid.
     async fn running_pid(&mut self) -> i32 {
-        let running = self.client.wait_state(&self.sim, "running").await;
+        let running = self.client.wait_state(&self.sim, "running").await.unwrap();
         // What came before (`starting`) is consumed with it.
         let sim = self.sim.clone();
         self.client
@@ -90,9 +91,10 @@ impl Lab {
             "daemon exited"
         );
         self.client
-            .act(&self.other, json!({"action": "ping"}))
-            .await;
-        self.client.wait_state(&self.other, "idle").await;
+            .act(&self.other, &json!({"action": "ping"}))
+            .await
+            .unwrap();
+        self.client.wait_state(&self.other, "idle").await.unwrap();
     }
 }
 
@@ -141,14 +143,14 @@ async fn a_child_killed_with_sigkill_mid_run_is_reported_and_reset() {
         .await;
     let pid = lab.running_pid().await;
     nix_kill(pid, "KILL");
-    let error = lab.client.wait_state(&lab.sim, "error").await;
+    let error = lab.client.wait_state(&lab.sim, "error").await.unwrap();
     assert_eq!(error.error_kind().as_deref(), Some("crashed"));
     assert_eq!(error.body["status"]["error"]["signal_name"], "SIGKILL");
     assert_eq!(error.body["status"]["signal_name"], "SIGKILL");
-    let after = lab.client.states_until(&lab.sim, "idle").await;
+    let after = lab.client.states_until(&lab.sim, "idle").await.unwrap();
     assert_eq!(after, ["resetting", "idle"]);
     lab.rest_of_lab_fine().await;
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -156,17 +158,18 @@ async fn a_non_zero_exit_is_an_error_with_the_return_code() {
     let mut lab = lab("").await;
     lab.start(json!({"executable": "sh", "argv": ["-c", "exit 3"]}))
         .await;
-    let states = lab.client.states_until(&lab.sim, "error").await;
+    let states = lab.client.states_until(&lab.sim, "error").await.unwrap();
     assert_eq!(states, ["starting", "running", "error"]);
     lab.client.backlog.clear();
     lab.client
-        .send(&[("uuid", &lab.sim)], json!({"action": "ping"}))
-        .await;
+        .publish(&Headers::uuid(&lab.sim), &json!({"action": "ping"}))
+        .await
+        .unwrap();
     // The supervisor resets it (policy never: back to idle, waiting).
-    let idle = lab.client.wait_state(&lab.sim, "idle").await;
+    let idle = lab.client.wait_state(&lab.sim, "idle").await.unwrap();
     assert_eq!(idle.body["status"]["return_code"], 3);
     lab.rest_of_lab_fine().await;
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -174,11 +177,11 @@ async fn the_error_object_names_the_exit_code() {
     let mut lab = lab("").await;
     lab.start(json!({"executable": "sh", "argv": ["-c", "exit 7"]}))
         .await;
-    let error = lab.client.wait_state(&lab.sim, "error").await;
+    let error = lab.client.wait_state(&lab.sim, "error").await.unwrap();
     assert_eq!(error.error_kind().as_deref(), Some("failed"));
     assert_eq!(error.body["status"]["error"]["return_code"], 7);
     assert_eq!(error.body["status"]["return_code"], 7);
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -194,27 +197,33 @@ async fn on_failure_re_issues_the_last_start_after_the_reset() {
     );
     lab.start(json!({"executable": "sh", "argv": ["-c", script]}))
         .await;
-    let states = lab.client.states_until(&lab.sim, "running").await;
+    let states = lab.client.states_until(&lab.sim, "running").await.unwrap();
     assert_eq!(states, ["starting", "running"]);
-    let states = lab.client.states_until(&lab.sim, "running").await;
+    let states = lab.client.states_until(&lab.sim, "running").await.unwrap();
     assert_eq!(
         states,
         ["error", "resetting", "idle", "starting", "running"]
     );
     let pid = lab.running_pid_from_ping().await;
     assert_eq!(proc_state(pid).map(|s| s != 'Z'), Some(true));
-    lab.client.act(&lab.sim, json!({"action": "stop"})).await;
-    lab.client.wait_state(&lab.sim, "idle").await;
+    lab.client
+        .act(&lab.sim, &json!({"action": "stop"}))
+        .await
+        .unwrap();
+    lab.client.wait_state(&lab.sim, "idle").await.unwrap();
     wait_gone(pid);
     lab.rest_of_lab_fine().await;
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 impl Lab {
     async fn running_pid_from_ping(&mut self) -> i32 {
         self.client.backlog.clear();
-        self.client.act(&self.sim, json!({"action": "ping"})).await;
-        let seen = self.client.wait_state(&self.sim, "running").await;
+        self.client
+            .act(&self.sim, &json!({"action": "ping"}))
+            .await
+            .unwrap();
+        let seen = self.client.wait_state(&self.sim, "running").await.unwrap();
         seen.body["status"]["pid"].as_i64().unwrap() as i32
     }
 }
@@ -226,11 +235,14 @@ async fn exit_zero_goes_through_stopping_to_idle_and_output_is_logged() {
         json!({"executable": "sh", "argv": ["-c", "echo hello from the child; echo oops >&2"]}),
     )
     .await;
-    let states = lab.client.states_until(&lab.sim, "idle").await;
+    let states = lab.client.states_until(&lab.sim, "idle").await.unwrap();
     assert_eq!(states, ["starting", "running", "stopping", "idle"]);
     lab.client.backlog.clear();
-    lab.client.act(&lab.sim, json!({"action": "ping"})).await;
-    let idle = lab.client.wait_state(&lab.sim, "idle").await;
+    lab.client
+        .act(&lab.sim, &json!({"action": "ping"}))
+        .await
+        .unwrap();
+    let idle = lab.client.wait_state(&lab.sim, "idle").await.unwrap();
     assert_eq!(idle.body["status"]["return_code"], 0);
     let run = idle.body["status"]["run_directory"]
         .as_str()
@@ -239,7 +251,7 @@ async fn exit_zero_goes_through_stopping_to_idle_and_output_is_logged() {
     let log = wait_file_containing(&Path::new(&run).join("output.log"), "oops");
     assert!(log.contains("hello from the child\n"), "{log}");
     lab.rest_of_lab_fine().await;
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 /// Output is copied by a task of its own: wait for it to land.
@@ -265,15 +277,18 @@ async fn a_child_that_ignores_sigterm_is_killed_after_the_grace_period() {
     lab.start(json!({"executable": "sh", "argv": ["-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"]}))
         .await;
     let pid = lab.running_pid().await;
-    lab.client.act(&lab.sim, json!({"action": "stop"})).await;
-    lab.client.wait_state(&lab.sim, "stopping").await;
+    lab.client
+        .act(&lab.sim, &json!({"action": "stop"}))
+        .await
+        .unwrap();
+    lab.client.wait_state(&lab.sim, "stopping").await.unwrap();
     // SIGTERM is ignored: only SIGKILL after stop_grace (0.3 s) ends it.
     assert!(proc_state(pid).is_some_and(|s| s != 'Z'), "died on SIGTERM");
-    lab.client.wait_state(&lab.sim, "idle").await;
+    lab.client.wait_state(&lab.sim, "idle").await.unwrap();
     wait_gone(pid);
     lab.daemon.wait_log("ignored SIGTERM; killing it");
     lab.rest_of_lab_fine().await;
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -282,14 +297,20 @@ async fn stopping_a_paused_child_continues_it_so_it_can_exit() {
     lab.start(json!({"executable": "sleep", "argv": ["60"]}))
         .await;
     let pid = lab.running_pid().await;
-    lab.client.act(&lab.sim, json!({"action": "pause"})).await;
-    lab.client.states_until(&lab.sim, "paused").await;
+    lab.client
+        .act(&lab.sim, &json!({"action": "pause"}))
+        .await
+        .unwrap();
+    lab.client.states_until(&lab.sim, "paused").await.unwrap();
     wait_proc_state(pid, 'T');
-    lab.client.act(&lab.sim, json!({"action": "stop"})).await;
-    let states = lab.client.states_until(&lab.sim, "idle").await;
+    lab.client
+        .act(&lab.sim, &json!({"action": "stop"}))
+        .await
+        .unwrap();
+    let states = lab.client.states_until(&lab.sim, "idle").await.unwrap();
     assert_eq!(states, ["stopping", "idle"]);
     wait_gone(pid);
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -299,22 +320,31 @@ async fn pause_and_resume_stop_and_continue_the_real_process() {
         .await;
     let pid = lab.running_pid().await;
     assert_eq!(proc_parent(pid), Some(lab.daemon.child.id() as i32));
-    lab.client.act(&lab.sim, json!({"action": "pause"})).await;
+    lab.client
+        .act(&lab.sim, &json!({"action": "pause"}))
+        .await
+        .unwrap();
     assert_eq!(
-        lab.client.states_until(&lab.sim, "paused").await,
+        lab.client.states_until(&lab.sim, "paused").await.unwrap(),
         ["pausing", "paused"]
     );
     wait_proc_state(pid, 'T');
-    lab.client.act(&lab.sim, json!({"action": "resume"})).await;
+    lab.client
+        .act(&lab.sim, &json!({"action": "resume"}))
+        .await
+        .unwrap();
     assert_eq!(
-        lab.client.states_until(&lab.sim, "running").await,
+        lab.client.states_until(&lab.sim, "running").await.unwrap(),
         ["resuming", "running"]
     );
     wait_proc_state(pid, 'S');
-    lab.client.act(&lab.sim, json!({"action": "reset"})).await;
-    lab.client.wait_state(&lab.sim, "idle").await;
+    lab.client
+        .act(&lab.sim, &json!({"action": "reset"}))
+        .await
+        .unwrap();
+    lab.client.wait_state(&lab.sim, "idle").await.unwrap();
     wait_gone(pid);
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -334,7 +364,11 @@ async fn executables_off_the_whitelist_and_unallowed_shells_are_refused_before_s
         ),
     ] {
         lab.start(parameters.clone()).await;
-        let refused = lab.client.wait_error(&lab.sim, "invalid-parameters").await;
+        let refused = lab
+            .client
+            .wait_error(&lab.sim, "invalid-parameters")
+            .await
+            .unwrap();
         assert_eq!(refused.state().as_deref(), Some("idle"), "{parameters}");
         let message = refused.body["status"]["error"]["message"].as_str().unwrap();
         assert!(message.contains(needle), "{parameters}: {message}");
@@ -345,11 +379,11 @@ async fn executables_off_the_whitelist_and_unallowed_shells_are_refused_before_s
         .get(&lab.sim)
         .into_iter()
         .flatten()
-        .filter_map(Seen::state)
+        .filter_map(Received::state)
         .collect();
     assert!(states.iter().all(|s| s == "idle"), "{states:?}");
     lab.rest_of_lab_fine().await;
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 /// The reference's whitelist rule on a merged-/usr system (`/bin` ->
@@ -375,7 +409,7 @@ async fn the_whitelist_matches_as_the_reference_on_merged_usr() {
         (json!({"executable": "echo", "argv": ["hi"]}), echo),
     ] {
         lab.start(parameters.clone()).await;
-        let states = lab.client.states_until(&lab.sim, "idle").await;
+        let states = lab.client.states_until(&lab.sim, "idle").await.unwrap();
         assert_eq!(
             states,
             ["starting", "running", "stopping", "idle"],
@@ -396,13 +430,17 @@ async fn the_whitelist_matches_as_the_reference_on_merged_usr() {
         (json!({"executable": "tools/run"}), "absolute path"),
     ] {
         lab.start(parameters.clone()).await;
-        let refused = lab.client.wait_error(&lab.sim, "invalid-parameters").await;
+        let refused = lab
+            .client
+            .wait_error(&lab.sim, "invalid-parameters")
+            .await
+            .unwrap();
         assert_eq!(refused.state().as_deref(), Some("idle"), "{parameters}");
         let message = refused.body["status"]["error"]["message"].as_str().unwrap();
         assert!(message.contains(needle), "{parameters}: {message}");
     }
     lab.rest_of_lab_fine().await;
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -421,11 +459,14 @@ async fn shell_metacharacters_in_argv_are_passed_literally() {
     argv.extend(nasty.iter().cloned());
     lab.start(json!({"executable": "printf", "argv": argv}))
         .await;
-    let idle = lab.client.states_until(&lab.sim, "idle").await;
+    let idle = lab.client.states_until(&lab.sim, "idle").await.unwrap();
     assert_eq!(idle.last().map(String::as_str), Some("idle"));
     lab.client.backlog.clear();
-    lab.client.act(&lab.sim, json!({"action": "ping"})).await;
-    let status = lab.client.wait_state(&lab.sim, "idle").await;
+    lab.client
+        .act(&lab.sim, &json!({"action": "ping"}))
+        .await
+        .unwrap();
+    let status = lab.client.wait_state(&lab.sim, "idle").await.unwrap();
     let run = status.body["status"]["run_directory"]
         .as_str()
         .unwrap()
@@ -434,7 +475,7 @@ async fn shell_metacharacters_in_argv_are_passed_literally() {
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines, nasty.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(!marker.exists(), "an argument was run by a shell");
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -442,17 +483,20 @@ async fn shell_mode_runs_through_sh_when_the_component_allows_it() {
     let mut lab = lab("  shell: true\n  whitelist: ['echo .*']\n").await;
     lab.start(json!({"executable": "echo \"$1-$2\"", "argv": ["a", "b"], "shell": true}))
         .await;
-    lab.client.states_until(&lab.sim, "idle").await;
+    lab.client.states_until(&lab.sim, "idle").await.unwrap();
     lab.client.backlog.clear();
-    lab.client.act(&lab.sim, json!({"action": "ping"})).await;
-    let status = lab.client.wait_state(&lab.sim, "idle").await;
+    lab.client
+        .act(&lab.sim, &json!({"action": "ping"}))
+        .await
+        .unwrap();
+    let status = lab.client.wait_state(&lab.sim, "idle").await.unwrap();
     let run = status.body["status"]["run_directory"]
         .as_str()
         .unwrap()
         .to_owned();
     let log = wait_file_containing(&Path::new(&run).join("output.log"), "a-b");
     assert_eq!(log, "a-b\n");
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -465,10 +509,13 @@ async fn the_environment_is_the_allow_list_plus_the_given_map() {
         "working_directory": "work"
     }))
     .await;
-    lab.client.states_until(&lab.sim, "idle").await;
+    lab.client.states_until(&lab.sim, "idle").await.unwrap();
     lab.client.backlog.clear();
-    lab.client.act(&lab.sim, json!({"action": "ping"})).await;
-    let status = lab.client.wait_state(&lab.sim, "idle").await;
+    lab.client
+        .act(&lab.sim, &json!({"action": "ping"}))
+        .await
+        .unwrap();
+    let status = lab.client.wait_state(&lab.sim, "idle").await.unwrap();
     let run = status.body["status"]["run_directory"]
         .as_str()
         .unwrap()
@@ -479,7 +526,7 @@ async fn the_environment_is_the_allow_list_plus_the_given_map() {
         format!("A=from the action SECRET=unset PATH_SET=yes RUN={run}\n")
     );
     assert!(Path::new(&run).join("work").is_dir());
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -495,7 +542,7 @@ async fn sigterm_to_the_daemon_leaves_no_child_process_behind() {
     for member in group {
         wait_gone(member);
     }
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -508,7 +555,7 @@ async fn a_killed_daemon_takes_its_child_with_it() {
     lab.daemon.wait_exit();
     // The parent-death signal kills the child.
     wait_gone(pid);
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -516,7 +563,7 @@ async fn many_runs_leave_no_zombies() {
     let mut lab = lab("").await;
     for _ in 0..15 {
         lab.start(json!({"executable": "true"})).await;
-        lab.client.states_until(&lab.sim, "idle").await;
+        lab.client.states_until(&lab.sim, "idle").await.unwrap();
     }
     let daemon = lab.daemon.child.id() as i32;
     let zombies: Vec<i32> = all_pids()
@@ -524,7 +571,7 @@ async fn many_runs_leave_no_zombies() {
         .filter(|&p| proc_parent(p) == Some(daemon) && proc_state(p) == Some('Z'))
         .collect();
     assert!(zombies.is_empty(), "zombies: {zombies:?}");
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -536,13 +583,14 @@ async fn deleting_a_running_generic_component_terminates_its_child() {
     lab.client
         .act(
             &lab.manager,
-            json!({"action": "delete", "parameters": {"uuid": lab.sim}}),
+            &json!({"action": "delete", "parameters": {"uuid": lab.sim}}),
         )
-        .await;
-    lab.client.wait_state(&lab.sim, "gone").await;
+        .await
+        .unwrap();
+    lab.client.wait_state(&lab.sim, "gone").await.unwrap();
     wait_gone(pid);
     lab.rest_of_lab_fine().await;
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -552,22 +600,27 @@ async fn a_created_generic_simulator_runs_in_its_own_data_directory() {
     lab.client
         .act(
             &lab.manager,
-            json!({"action": "create", "parameters": {
+            &json!({"action": "create", "parameters": {
                 "name": "Created", "category": "simulator", "type": "generic", "uuid": created,
                 "whitelist": ["/usr/bin/(sh|echo)$"]
             }}),
         )
-        .await;
-    lab.client.wait_state(&created, "idle").await;
+        .await
+        .unwrap();
+    lab.client.wait_state(&created, "idle").await.unwrap();
     lab.client
         .act(
             &created,
-            json!({"action": "start", "parameters": {"executable": "sh", "argv": ["-c", "pwd"]}}),
+            &json!({"action": "start", "parameters": {"executable": "sh", "argv": ["-c", "pwd"]}}),
         )
-        .await;
-    lab.client.states_until(&created, "idle").await;
-    lab.client.act(&created, json!({"action": "ping"})).await;
-    let status = lab.client.wait_state(&created, "idle").await;
+        .await
+        .unwrap();
+    lab.client.states_until(&created, "idle").await.unwrap();
+    lab.client
+        .act(&created, &json!({"action": "ping"}))
+        .await
+        .unwrap();
+    let status = lab.client.wait_state(&created, "idle").await.unwrap();
     let run = status.body["status"]["run_directory"]
         .as_str()
         .unwrap()
@@ -575,7 +628,7 @@ async fn a_created_generic_simulator_runs_in_its_own_data_directory() {
     assert!(run.contains(&created), "{run} is not the component's own");
     let log = wait_file_containing(&Path::new(&run).join("output.log"), "/");
     assert_eq!(log.trim_end(), run);
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 fn all_pids() -> Vec<i32> {
@@ -708,15 +761,15 @@ async fn the_model_is_downloaded_and_unpacked_and_the_results_uploaded() {
     lab.client
         .act(
             &lab.sim,
-            json!({
+            &json!({
                 "action": "start",
                 "parameters": {"executable": "sh", "argv": ["-c", "cat %PATH%/input.txt > result.txt"]},
                 "model": {"type": "url", "url": format!("{base}/files/model.zip"), "token": "model-token"},
                 "results": {"url": format!("{base}/results/1"), "token": "results-token"}
             }),
         )
-        .await;
-    let states = lab.client.states_until(&lab.sim, "idle").await;
+        .await.unwrap();
+    let states = lab.client.states_until(&lab.sim, "idle").await.unwrap();
     assert_eq!(states, ["starting", "running", "stopping", "idle"]);
     let get = requests.recv_timeout(DEADLINE).unwrap();
     assert_eq!(
@@ -739,7 +792,7 @@ async fn the_model_is_downloaded_and_unpacked_and_the_results_uploaded() {
         .unwrap();
     assert_eq!(result, "42 volts\n");
     assert!(archive.file_names().all(|n| !n.starts_with("model")));
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -749,14 +802,15 @@ async fn a_failed_model_download_is_an_error_and_nothing_runs() {
     lab.client
         .act(
             &lab.sim,
-            json!({
+            &json!({
                 "action": "start",
                 "parameters": {"executable": "sleep", "argv": ["60"]},
                 "model": {"type": "url", "url": format!("{base}/missing.zip")}
             }),
         )
-        .await;
-    let states = lab.client.states_until(&lab.sim, "error").await;
+        .await
+        .unwrap();
+    let states = lab.client.states_until(&lab.sim, "error").await.unwrap();
     assert_eq!(states, ["starting", "error"]);
-    lab.client.close().await;
+    lab.client.close_and_delete_exchange().await.unwrap();
 }

@@ -108,11 +108,12 @@ fn config_with_api(exchange: &str, manager: &str, components: &str) -> String {
 /// Statuses received before the ping are discarded first.
 async fn ping_barrier(client: &mut Client, uuid: &str) {
     client.backlog.clear();
-    client.act(uuid, json!({"action": "ping"})).await;
+    client.act(uuid, &json!({"action": "ping"})).await.unwrap();
     let u = uuid.to_owned();
     client
         .wait_for("ping answer", move |m| m.uuid().as_deref() == Some(&u))
-        .await;
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -120,14 +121,14 @@ async fn ic_series_follow_actions_on_the_broker() {
     let exchange = test_exchange();
     let manager = new_uuid();
     let sim = new_uuid();
-    let mut client = Client::connect(&exchange).await;
+    let mut client = connect(&exchange).await;
     let mut daemon = Daemon::start(&config_with_api(
         &exchange,
         &manager,
         &dummy(&sim, Some("lab"), "Sim"),
     ));
     let url = metrics_url(&daemon.api_base());
-    client.wait_state(&sim, "idle").await;
+    client.wait_state(&sim, "idle").await.unwrap();
 
     let text = scrape(&url).await;
     let labels = [
@@ -175,10 +176,10 @@ async fn ic_series_follow_actions_on_the_broker() {
     );
     assert!(sample(&text, "process_resident_memory_bytes", &[]) > 0.0);
 
-    client.act(&sim, json!({"action": "start"})).await;
-    client.wait_state(&sim, "running").await;
-    client.act(&sim, json!({"action": "start"})).await;
-    client.wait_error(&sim, "invalid-transition").await;
+    client.act(&sim, &json!({"action": "start"})).await.unwrap();
+    client.wait_state(&sim, "running").await.unwrap();
+    client.act(&sim, &json!({"action": "start"})).await.unwrap();
+    client.wait_error(&sim, "invalid-transition").await.unwrap();
     ping_barrier(&mut client, &sim).await;
 
     let text = scrape(&url).await;
@@ -222,8 +223,8 @@ async fn ic_series_follow_actions_on_the_broker() {
     );
 
     // A stop ends the run: one observation in its type's run durations.
-    client.act(&sim, json!({"action": "stop"})).await;
-    client.wait_state(&sim, "idle").await;
+    client.act(&sim, &json!({"action": "stop"})).await.unwrap();
+    client.wait_state(&sim, "idle").await.unwrap();
     let text = scrape(&url).await;
     assert_eq!(
         sample(&text, "villas_run_duration_seconds_count", &DUMMY),
@@ -235,20 +236,21 @@ async fn ic_series_follow_actions_on_the_broker() {
     client
         .act(
             &manager,
-            json!({"action": "create", "parameters": {"name": "Made", "category": "simulator", "type": "dummy", "uuid": created}}),
+            &json!({"action": "create", "parameters": {"name": "Made", "category": "simulator", "type": "dummy", "uuid": created}}),
         )
-        .await;
-    client.wait_state(&created, "idle").await;
+        .await.unwrap();
+    client.wait_state(&created, "idle").await.unwrap();
     let text = scrape(&url).await;
     assert_eq!(current_states(&text, &created), ["idle"]);
     assert_eq!(ics(&text, "", "idle"), 1.0, "the created IC has no realm");
     client
         .act(
             &manager,
-            json!({"action": "delete", "parameters": {"uuid": created}}),
+            &json!({"action": "delete", "parameters": {"uuid": created}}),
         )
-        .await;
-    client.wait_state(&created, "gone").await;
+        .await
+        .unwrap();
+    client.wait_state(&created, "gone").await.unwrap();
     let text = scrape(&url).await;
     assert!(
         !text.contains(&created),
@@ -258,7 +260,7 @@ async fn ic_series_follow_actions_on_the_broker() {
     assert_eq!(current_states(&text, &sim), ["idle"]);
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(0));
-    client.close().await;
+    client.close_and_delete_exchange().await.unwrap();
 }
 
 /// The names in the `# TYPE` lines of `text`.

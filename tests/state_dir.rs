@@ -28,7 +28,7 @@ fn component_dir(state: &Path, uuid: &str) -> PathBuf {
 }
 
 /// The uuids a manager's status lists under `components`.
-fn listed(seen: &Seen) -> Vec<String> {
+fn listed(seen: &Received) -> Vec<String> {
     seen.body["status"]["components"]
         .as_array()
         .unwrap()
@@ -47,21 +47,22 @@ async fn settle(client: &mut Client, uuids: &[&String]) {
 }
 
 /// Pings `uuid` and returns its answer.
-async fn ping(client: &mut Client, uuid: &str) -> Seen {
-    client.act(uuid, json!({"action": "ping"})).await;
+async fn ping(client: &mut Client, uuid: &str) -> Received {
+    client.act(uuid, &json!({"action": "ping"})).await.unwrap();
     let u = uuid.to_owned();
     client
         .wait_for(&format!("ping answer of {uuid}"), move |s| {
             s.uuid().as_deref() == Some(&u)
         })
         .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn created_components_survive_sigkill_and_deleted_ones_do_not_come_back() {
     let state = tempfile::tempdir().unwrap();
     let exchange = test_exchange();
-    let mut client = Client::connect(&exchange).await;
+    let mut client = connect(&exchange).await;
     let (m, configured) = (new_uuid(), new_uuid());
     let cfg = with_state(
         state.path(),
@@ -69,21 +70,28 @@ async fn created_components_survive_sigkill_and_deleted_ones_do_not_come_back() 
         &config(&exchange, &m, &dummy(&configured, None, "Configured")),
     );
     let mut daemon = Daemon::start(&cfg);
-    client.wait_state(&configured, "idle").await;
+    client.wait_state(&configured, "idle").await.unwrap();
 
     // A dummy under the daemon's manager, a manager, a dummy under that.
     let (sim, sub, nested) = (new_uuid(), new_uuid(), new_uuid());
-    client.act(&m, create(&sim, "simulator", "dummy")).await;
-    client.wait_state(&sim, "idle").await;
-    client.act(&m, create(&sub, "manager", "generic")).await;
-    client.wait_state(&sub, "idle").await;
     client
-        .act(&sub, create(&nested, "simulator", "dummy"))
-        .await;
-    client.wait_state(&nested, "idle").await;
+        .act(&m, &create(&sim, "simulator", "dummy"))
+        .await
+        .unwrap();
+    client.wait_state(&sim, "idle").await.unwrap();
+    client
+        .act(&m, &create(&sub, "manager", "generic"))
+        .await
+        .unwrap();
+    client.wait_state(&sub, "idle").await.unwrap();
+    client
+        .act(&sub, &create(&nested, "simulator", "dummy"))
+        .await
+        .unwrap();
+    client.wait_state(&nested, "idle").await.unwrap();
     // The running state is not what is restored: the definition is.
-    client.act(&sim, json!({"action": "start"})).await;
-    client.wait_state(&sim, "running").await;
+    client.act(&sim, &json!({"action": "start"})).await.unwrap();
+    client.wait_state(&sim, "running").await.unwrap();
 
     // Every component has a data directory; only created ones a definition.
     for uuid in [&m, &configured, &sim, &sub, &nested] {
@@ -133,19 +141,30 @@ async fn created_components_survive_sigkill_and_deleted_ones_do_not_come_back() 
         [configured.clone(), sim.clone(), sub.clone()]
     );
     // Restored components are controllable.
-    client.act(&nested, json!({"action": "start"})).await;
-    client.wait_state(&nested, "running").await;
+    client
+        .act(&nested, &json!({"action": "start"}))
+        .await
+        .unwrap();
+    client.wait_state(&nested, "running").await.unwrap();
 
     // Deleting the sub-manager deletes what it manages too.
     client
-        .act(&m, json!({"action": "delete", "parameters": {"uuid": sub}}))
-        .await;
-    client.wait_state(&sub, "gone").await;
-    client.wait_state(&nested, "gone").await;
+        .act(
+            &m,
+            &json!({"action": "delete", "parameters": {"uuid": sub}}),
+        )
+        .await
+        .unwrap();
+    client.wait_state(&sub, "gone").await.unwrap();
+    client.wait_state(&nested, "gone").await.unwrap();
     client
-        .act(&m, json!({"action": "delete", "parameters": {"uuid": sim}}))
-        .await;
-    client.wait_state(&sim, "gone").await;
+        .act(
+            &m,
+            &json!({"action": "delete", "parameters": {"uuid": sim}}),
+        )
+        .await
+        .unwrap();
+    client.wait_state(&sim, "gone").await.unwrap();
     for uuid in [&sim, &sub, &nested] {
         assert!(!component_dir(state.path(), uuid)
             .join("component.json")
@@ -162,14 +181,14 @@ async fn created_components_survive_sigkill_and_deleted_ones_do_not_come_back() 
     // The deleted ones do not answer (the barrier proves the pings were
     // handled before it).
     for uuid in [&sim, &sub, &nested] {
-        client.act(uuid, json!({"action": "ping"})).await;
+        client.act(uuid, &json!({"action": "ping"})).await.unwrap();
     }
     let before = client.barrier(&[m.clone(), configured.clone()]).await;
     let answered: Vec<String> = client
         .backlog
         .iter()
         .chain(before.values().flatten())
-        .filter_map(Seen::uuid)
+        .filter_map(Received::uuid)
         .filter(|u| [&sim, &sub, &nested].contains(&u))
         .collect();
     assert!(
@@ -182,14 +201,14 @@ async fn created_components_survive_sigkill_and_deleted_ones_do_not_come_back() 
         "1,2\n"
     );
     drop(daemon);
-    client.close().await;
+    client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
 async fn delete_data_removes_the_data_directory() {
     let state = tempfile::tempdir().unwrap();
     let exchange = test_exchange();
-    let mut client = Client::connect(&exchange).await;
+    let mut client = connect(&exchange).await;
     let m = new_uuid();
     let cfg = with_state(
         state.path(),
@@ -197,29 +216,39 @@ async fn delete_data_removes_the_data_directory() {
         &config(&exchange, &m, "  []\n"),
     );
     let mut daemon = Daemon::start(&cfg);
-    client.wait_state(&m, "idle").await;
+    client.wait_state(&m, "idle").await.unwrap();
     let sim = new_uuid();
-    client.act(&m, create(&sim, "simulator", "dummy")).await;
-    client.wait_state(&sim, "idle").await;
+    client
+        .act(&m, &create(&sim, "simulator", "dummy"))
+        .await
+        .unwrap();
+    client.wait_state(&sim, "idle").await.unwrap();
     let dir = component_dir(state.path(), &sim);
     assert!(dir.join("data").is_dir() && dir.join("component.json").is_file());
     client
-        .act(&m, json!({"action": "delete", "parameters": {"uuid": sim}}))
-        .await;
-    client.wait_state(&sim, "gone").await;
+        .act(
+            &m,
+            &json!({"action": "delete", "parameters": {"uuid": sim}}),
+        )
+        .await
+        .unwrap();
+    client.wait_state(&sim, "gone").await.unwrap();
     assert!(!dir.exists());
 
     // A graceful stop keeps the definitions: the other one comes back.
     let kept = new_uuid();
-    client.act(&m, create(&kept, "simulator", "dummy")).await;
-    client.wait_state(&kept, "idle").await;
+    client
+        .act(&m, &create(&kept, "simulator", "dummy"))
+        .await
+        .unwrap();
+    client.wait_state(&kept, "idle").await.unwrap();
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(0));
     client.backlog.clear();
     let _daemon = Daemon::start(&cfg);
-    let seen = client.wait_state(&kept, "idle").await;
+    let seen = client.wait_state(&kept, "idle").await.unwrap();
     assert_eq!(seen.body["status"]["managed_by"], m.as_str());
-    client.close().await;
+    client.close_and_delete_exchange().await.unwrap();
 }
 
 #[tokio::test]
@@ -247,7 +276,7 @@ async fn a_configured_uuid_that_is_stored_too_stops_the_start_up() {
 async fn the_daemon_uuid_is_stored_and_one_daemon_owns_a_state_directory() {
     let state = tempfile::tempdir().unwrap();
     let exchange = test_exchange();
-    let mut client = Client::connect(&exchange).await;
+    let mut client = connect(&exchange).await;
     // A stored uuid is the daemon's when the configuration names none.
     let stored = new_uuid();
     std::fs::write(state.path().join("uuid"), format!("{stored}\n")).unwrap();
@@ -257,7 +286,7 @@ async fn the_daemon_uuid_is_stored_and_one_daemon_owns_a_state_directory() {
         &config(&exchange, "X", "  []\n").replace("uuid: X\n", ""),
     );
     let mut daemon = Daemon::start(&without_uuid);
-    let seen = client.wait_state(&stored, "idle").await;
+    let seen = client.wait_state(&stored, "idle").await.unwrap();
     assert_eq!(seen.body["properties"]["category"], "manager");
 
     // A second daemon on the same state directory is refused.
@@ -276,7 +305,7 @@ async fn the_daemon_uuid_is_stored_and_one_daemon_owns_a_state_directory() {
         "",
         &config(&exchange, &configured, "  []\n"),
     ));
-    client.wait_state(&configured, "idle").await;
+    client.wait_state(&configured, "idle").await.unwrap();
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(0));
     assert_eq!(
@@ -286,6 +315,6 @@ async fn the_daemon_uuid_is_stored_and_one_daemon_owns_a_state_directory() {
         configured
     );
     let _daemon = Daemon::start(&without_uuid);
-    client.wait_state(&configured, "idle").await;
-    client.close().await;
+    client.wait_state(&configured, "idle").await.unwrap();
+    client.close_and_delete_exchange().await.unwrap();
 }

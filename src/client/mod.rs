@@ -1,7 +1,8 @@
 //! The client CLI in the daemon's binary, compatible with the reference's
 //! `villas-controller [-b URL] [-c FILE] monitor|simulator ...`, plus
-//! `discover`: one module per command, on a short-lived broker
-//! [`session::Session`]. The broker (URL, exchange, TLS files) comes from
+//! `discover`: one module per command, each a thin layer over the
+//! protocol client [`villas_client`] (a short-lived [`villas_client::Session`]);
+//! what is here is the command line and the presentation. The broker (URL, exchange, TLS files) comes from
 //! `-b` and the broker section of the same configuration file the daemon
 //! reads (its other sections are not read); without either, the
 //! reference's default `amqp://guest:guest@localhost/%2F`.
@@ -15,22 +16,14 @@
 pub mod discover;
 pub mod monitor;
 pub mod params;
-pub mod session;
 pub mod simulator;
 pub mod table;
-pub mod wait;
 
-use crate::bus::connect::TlsFiles;
 use crate::settings::BrokerEndpoint;
-use serde_json::Value;
 use std::io::Write;
 use std::process::ExitCode;
-use villas_sdk::protocol::StatusView;
-use villas_sdk::{Headers, Identity};
-
-/// The categories of the reference's components, pinged one by one when
-/// a command addresses every IC.
-pub const CATEGORIES: [&str; 3] = ["simulator", "manager", "gateway"];
+use villas_client::{Filter, Target, TlsFiles};
+use villas_sdk::Headers;
 
 /// The reference's broker when none is configured.
 pub const DEFAULT_BROKER_URL: &str = "amqp://guest:guest@localhost/%2F";
@@ -47,39 +40,30 @@ pub enum ClientCommand {
     Discover(discover::DiscoverArgs),
 }
 
-/// Where the client connects.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Broker URI (password included: never print it unredacted).
-    pub url: String,
-    /// The headers exchange.
-    pub exchange: String,
-    /// TLS files for an `amqps://` URL.
-    pub tls: Option<TlsFiles>,
-}
-
-impl Target {
-    /// The configured broker, or the reference's default one.
-    pub fn from_broker(broker: Option<&BrokerEndpoint>) -> Self {
-        match broker {
-            Some(broker) => Target {
-                url: broker.url.clone(),
-                exchange: broker.exchange.clone(),
-                tls: broker.tls.clone(),
-            },
-            None => Target {
-                url: DEFAULT_BROKER_URL.into(),
-                exchange: "villas".into(),
-                tls: None,
-            },
+/// Where the client connects: the configured broker, or the reference's
+/// default one.
+pub fn target_of(broker: Option<&BrokerEndpoint>) -> Target {
+    let target = match broker {
+        Some(broker) => {
+            let target = Target::new(broker.url.clone(), broker.exchange.clone());
+            match &broker.tls {
+                Some(tls) => target.with_tls(TlsFiles {
+                    ca_file: tls.ca_file.clone(),
+                    cert_file: tls.cert_file.clone(),
+                    key_file: tls.key_file.clone(),
+                }),
+                None => target,
+            }
         }
-    }
+        None => Target::new(DEFAULT_BROKER_URL, villas_client::session::DEFAULT_EXCHANGE),
+    };
+    target.with_name("villas-controller-cli")
 }
 
 /// The reference's filter flags: which ICs a command addresses (or, for
 /// `monitor`, which messages it shows).
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct Filter {
+pub struct FilterArgs {
     /// Realm header.
     #[arg(short = 'r', long)]
     pub realm: Option<String>,
@@ -94,48 +78,15 @@ pub struct Filter {
     pub uuid: Option<String>,
 }
 
-impl Filter {
-    /// The headers the flags set (the reference's `get_headers`).
-    pub fn headers(&self) -> Headers {
-        Headers {
+impl FilterArgs {
+    /// The filter the flags set (the reference's `get_headers`).
+    pub fn filter(&self) -> Filter {
+        Filter::from(Headers {
             realm: self.realm.clone(),
             category: self.category.clone(),
             kind: self.kind.clone(),
             uuid: self.uuid.clone(),
-        }
-    }
-
-    /// The headers of the pings that find the ICs the filter addresses:
-    /// the filter's own headers when it sets any (the reference answers
-    /// those too: its components bind `x-match: any` on their headers);
-    /// without a filter, `uuid: ""` (every IC of ours, as VILLASweb
-    /// pings) plus one ping per category, which the reference answers
-    /// (it ignores the empty uuid: its bindings match no empty value).
-    pub fn pings(&self) -> Vec<Headers> {
-        let headers = self.headers();
-        if !headers.is_empty() {
-            return vec![headers];
-        }
-        let mut pings = vec![Headers::uuid("")];
-        pings.extend(CATEGORIES.iter().map(|category| Headers {
-            category: Some((*category).to_owned()),
-            ..Headers::default()
-        }));
-        pings
-    }
-
-    /// The uuid when it is the only filter: a command can stop as soon as
-    /// that one IC answered.
-    pub fn only_uuid(&self) -> Option<&str> {
-        match self {
-            Filter {
-                realm: None,
-                category: None,
-                kind: None,
-                uuid: Some(uuid),
-            } if !uuid.is_empty() => Some(uuid),
-            _ => None,
-        }
+        })
     }
 }
 
@@ -182,11 +133,28 @@ impl ClientError {
     }
 }
 
+impl From<villas_client::Error> for ClientError {
+    fn from(error: villas_client::Error) -> Self {
+        use villas_client::Error;
+        match error {
+            Error::Timeout { seconds, detail } => ClientError::Timeout { seconds, detail },
+            Error::Failed(message) => ClientError::Failed(message),
+            Error::Input(message) => ClientError::BadInput(message),
+            Error::Connect { .. }
+            | Error::Subscribe(_)
+            | Error::Operation { .. }
+            | Error::Publish(_)
+            | Error::Refused
+            | Error::ConnectionLost => ClientError::Broker(error.to_string()),
+        }
+    }
+}
+
 /// Runs a client command to completion on `broker` (the configuration's
 /// broker section, see `crate::settings::load_broker`); the process's exit
 /// code.
 pub fn main(command: ClientCommand, broker: Option<&BrokerEndpoint>) -> ExitCode {
-    let target = Target::from_broker(broker);
+    let target = target_of(broker);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -228,23 +196,6 @@ pub fn print_line(line: &str) -> Result<(), ClientError> {
         .map_err(|_| ClientError::StdoutClosed)
 }
 
-/// The addressable identity in a status's properties.
-pub fn identity_of(status: &StatusView) -> Option<Identity> {
-    let text = |key: &str| {
-        status
-            .properties
-            .get(key)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    Some(Identity {
-        realm: text("realm"),
-        category: text("category")?,
-        kind: text("type")?,
-        uuid: text("uuid")?,
-    })
-}
-
 /// Parses `--timeout`/`--wait` style seconds: finite and positive.
 pub fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -256,34 +207,6 @@ pub fn parse_seconds(text: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ping_without_filter_addresses_everyone_and_each_category() {
-        let category = |c: &str| Headers {
-            category: Some(c.into()),
-            ..Headers::default()
-        };
-        assert_eq!(
-            Filter::default().pings(),
-            [
-                Headers::uuid(""),
-                category("simulator"),
-                category("manager"),
-                category("gateway")
-            ]
-        );
-        let filter = Filter {
-            realm: Some("lab".into()),
-            ..Filter::default()
-        };
-        assert_eq!(filter.pings(), [filter.headers()]);
-        assert_eq!(filter.only_uuid(), None);
-        let filter = Filter {
-            uuid: Some("x".into()),
-            ..Filter::default()
-        };
-        assert_eq!(filter.only_uuid(), Some("x"));
-    }
 
     #[test]
     fn seconds_must_be_positive() {

@@ -6,23 +6,24 @@
 //! `content_type`, ...). `--table` instead keeps a live table of the ICs,
 //! redrawn when one appears or changes state; it pings the ICs the filter
 //! addresses once at start (every IC, reference daemons' included, without
-//! a filter: `Filter::pings`) so the table fills at once. Runs until
-//! SIGINT or SIGTERM.
+//! a filter: `villas_client::Filter::pings`) so the table fills at once.
+//! Runs until SIGINT or SIGTERM.
 
-use super::session::{connection_lost, Received, Session};
 use super::table::IcTable;
-use super::{print_line, ClientError, Filter, Target};
+use super::{print_line, ClientError, FilterArgs};
 use lapin::types::{AMQPValue, FieldTable};
 use serde_json::{json, Map, Value};
 use std::io::IsTerminal;
+use villas_client::{Binding, Message, Session, Target};
 use villas_sdk::protocol::unix_now;
+use villas_sdk::{Action, ActionKind};
 
 /// `monitor` arguments.
 #[derive(Debug, clap::Args)]
 pub struct MonitorArgs {
     /// Which messages to show (every given header must match).
     #[command(flatten)]
-    pub filter: Filter,
+    pub filter: FilterArgs,
     /// A live table of the ICs and their states instead of JSON lines.
     #[arg(long)]
     pub table: bool,
@@ -40,25 +41,28 @@ pub async fn run(args: MonitorArgs, target: &Target) -> Result<(), ClientError> 
 }
 
 async fn watch(session: &Session, args: &MonitorArgs) -> Result<(), ClientError> {
-    let mut rx = session.subscribe(&args.filter.headers()).await?;
-    tracing::info!(filter = ?args.filter.headers(), "monitoring");
+    let filter = args.filter.filter();
+    let mut subscription = session
+        .subscribe(&Binding::All(filter.headers().clone()))
+        .await?;
+    tracing::info!(filter = ?filter.headers(), "monitoring");
     if !args.table {
-        while let Some(received) = rx.recv().await {
-            print_line(&entry(&received).to_string())?;
+        loop {
+            let message = subscription.next().await?;
+            print_line(&entry(&message).to_string())?;
         }
-        return Err(connection_lost());
     }
     // Fill the table at once: ping what the filter addresses, reference
     // daemons included (see `Filter::pings`).
-    for headers in args.filter.pings() {
-        session
-            .publish(&headers, &json!({"action": "ping"}))
-            .await?;
+    let ping = Action::new(ActionKind::Ping);
+    for headers in filter.pings() {
+        session.send(&headers, &ping).await?;
     }
     let terminal = std::io::stdout().is_terminal();
     let mut table = IcTable::default();
-    while let Some(received) = rx.recv().await {
-        let Some(status) = received.status() else {
+    loop {
+        let message = subscription.next().await?;
+        let Some(status) = message.status() else {
             continue;
         };
         if table.update(&status) {
@@ -71,7 +75,6 @@ async fn watch(session: &Session, args: &MonitorArgs) -> Result<(), ClientError>
             }
         }
     }
-    Err(connection_lost())
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -90,11 +93,11 @@ async fn interrupted() {
 }
 
 /// The reference's line: `{"time", "payload", ...properties}`.
-pub fn entry(received: &Received) -> Value {
+pub fn entry(message: &Message) -> Value {
     let mut line = Map::new();
     line.insert("time".into(), json!(unix_now()));
-    line.insert("payload".into(), received.payload());
-    let p = &received.properties;
+    line.insert("payload".into(), message.payload());
+    let p = &message.properties;
     let mut put = |key: &str, value: Option<Value>| {
         if let Some(value) = value {
             line.insert(key.into(), value);
@@ -166,7 +169,7 @@ mod tests {
             "uuid".into(),
             AMQPValue::LongString(LongString::from("u-1")),
         );
-        let received = Received {
+        let message = Message {
             headers: Headers::uuid("u-1"),
             properties: BasicProperties::default()
                 .with_content_type("application/json".into())
@@ -174,7 +177,7 @@ mod tests {
                 .with_headers(headers),
             body: br#"{"action":"ping"}"#.to_vec(),
         };
-        let line = entry(&received);
+        let line = entry(&message);
         assert_eq!(line["payload"], json!({"action": "ping"}));
         assert_eq!(line["application_headers"], json!({"uuid": "u-1"}));
         assert_eq!(line["content_type"], "application/json");
@@ -185,11 +188,11 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_json_is_a_string() {
-        let received = Received {
+        let message = Message {
             headers: Headers::default(),
             properties: BasicProperties::default(),
             body: b"hello".to_vec(),
         };
-        assert_eq!(entry(&received)["payload"], "hello");
+        assert_eq!(entry(&message)["payload"], "hello");
     }
 }

@@ -7,34 +7,28 @@
 //! same headers (for `create`/`delete`: the uuid in the parameters; a
 //! `create` without one gets a fresh v4 uuid so it can be followed).
 
+use super::discover::collect_replies;
 use super::params::mapping;
-use super::session::{next_until, Received, Session};
-use super::table::IcTable;
-use super::wait::{Progress, Verdict, Waiter};
-use super::{identity_of, parse_seconds, print_line, ClientError, Filter, Target};
-use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use super::{parse_seconds, print_line, ClientError, FilterArgs};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
-use villas_sdk::protocol::{unix_now, StatusView};
-use villas_sdk::{ActionKind, Headers, State};
+use villas_client::filter::describe_headers;
+use villas_client::{component_uuid, Filter, Follow, Progress, Session, Step, Target};
+use villas_sdk::protocol::unix_now;
+use villas_sdk::{Action, ActionKind, State};
 
 /// How long `ping` collects replies by default.
 const PING_WINDOW: f64 = 2.0;
 /// How long `--wait` waits by default.
 const WAIT_TIMEOUT: f64 = 60.0;
-/// How long `--wait` collects answers to its discovery ping when the
-/// filter may address several ICs.
-const DISCOVERY_WINDOW: Duration = Duration::from_secs(1);
 
 /// `simulator` arguments.
 #[derive(Debug, clap::Args)]
 pub struct SimulatorArgs {
     /// Which ICs the action addresses (any header matches).
     #[command(flatten)]
-    pub filter: Filter,
+    pub filter: FilterArgs,
     /// Wait until every addressed IC is in STATE; exit 1 if one ends in
     /// error or refuses the action, 124 on timeout.
     #[arg(long, global = true, value_name = "STATE", value_parser = parse_state)]
@@ -144,10 +138,9 @@ impl SimulatorAction {
         }
     }
 
-    /// The message body, built (and its inputs checked) before connecting.
-    pub fn body(&self) -> Result<Map<String, Value>, ClientError> {
-        let mut body = Map::new();
-        body.insert("action".into(), self.kind().as_str().into());
+    /// The action, built (and its inputs checked) before connecting.
+    pub fn action(&self) -> Result<Action, ClientError> {
+        let mut action = Action::new(self.kind());
         let parameters = |p: &ParameterArgs| {
             mapping(
                 p.parameters.as_deref(),
@@ -157,120 +150,78 @@ impl SimulatorAction {
         };
         match self {
             SimulatorAction::Start(start) => {
-                if let Some(p) = parameters(&start.parameters)? {
-                    body.insert("parameters".into(), Value::Object(p));
-                }
-                let model = mapping(
+                action.parameters = parameters(&start.parameters)?.unwrap_or_default();
+                action.model = mapping(
                     start.model.as_deref(),
                     start.model_file.as_deref(),
                     "-m/--model",
-                )?;
-                if let Some(model) = model {
-                    body.insert("model".into(), Value::Object(model));
-                }
-                let results = mapping(
+                )?
+                .map(Value::Object);
+                action.results = mapping(
                     start.results.as_deref(),
                     start.results_file.as_deref(),
                     "-r/--results",
-                )?;
-                if let Some(results) = results {
-                    body.insert("results".into(), Value::Object(results));
-                }
-                if let Some(when) = start.when {
-                    body.insert("when".into(), json!(when));
-                }
+                )?
+                .map(Value::Object);
+                action.when = start.when;
             }
             SimulatorAction::Create(p) | SimulatorAction::Delete(p) => {
-                // The reference always sends parameters with these two.
-                let p = parameters(p)?.unwrap_or_default();
-                body.insert("parameters".into(), Value::Object(p));
+                action.parameters = parameters(p)?.unwrap_or_default();
             }
             _ => {}
         }
-        Ok(body)
+        Ok(action)
     }
 }
 
 /// Runs `simulator`.
 pub async fn run(args: SimulatorArgs, target: &Target) -> Result<(), ClientError> {
-    let kind = args.action.kind();
-    let mut body = args.action.body()?;
-    if kind == ActionKind::Ping {
+    let mut action = args.action.action()?;
+    if action.kind == ActionKind::Ping {
         let session = Session::open(target).await?;
         let result = ping(&session, &args).await;
         session.close().await;
         return result;
     }
-    let headers = args.filter.headers();
-    if headers.is_empty() {
+    let filter = args.filter.filter();
+    if filter.headers().is_empty() {
         return Err(ClientError::Usage(format!(
             "{} addresses nobody: give -r REALM, -c CATEGORY, -t TYPE or -u UUID \
              (an empty value, e.g. -u '', addresses every IC)",
-            kind.as_str()
+            action.kind.as_str()
         )));
     }
-    let watch_uuid = match (kind, args.wait) {
-        (ActionKind::Create | ActionKind::Delete, Some(_)) => {
-            Some(component_uuid(kind, &mut body)?)
-        }
-        _ => None,
-    };
+    if args.wait.is_some() {
+        // A `create` gets a uuid to follow; a `delete` must name one.
+        component_uuid(&mut action).map_err(|_| {
+            ClientError::BadInput("delete --wait needs the uuid to delete: -p '{uuid: ...}'".into())
+        })?;
+    }
     let session = Session::open(target).await?;
     let result = match args.wait {
-        None => session.publish(&headers, &Value::Object(body)).await,
+        None => session
+            .send(filter.headers(), &action)
+            .await
+            .map_err(ClientError::from),
         Some(state) => {
-            let deadline = Instant::now() + secs(args.timeout.unwrap_or(WAIT_TIMEOUT));
-            let waited = Wait {
-                session: &session,
-                headers: &headers,
-                state,
-                deadline,
-                timeout: args.timeout.unwrap_or(WAIT_TIMEOUT),
-            };
-            waited
-                .run(&args.filter, kind, Value::Object(body), watch_uuid)
-                .await
+            let timeout = args.timeout.unwrap_or(WAIT_TIMEOUT);
+            wait(&session, &filter, &action, state, timeout).await
         }
     };
     session.close().await;
     result
 }
 
-/// The uuid a `create`/`delete` is about: `parameters.uuid`, generated for
-/// a `create` without one.
-fn component_uuid(kind: ActionKind, body: &mut Map<String, Value>) -> Result<String, ClientError> {
-    let parameters = body
-        .entry("parameters")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Some(parameters) = parameters.as_object_mut() else {
-        return Err(ClientError::BadInput("parameters must be a mapping".into()));
-    };
-    match parameters.get("uuid").and_then(Value::as_str) {
-        Some(uuid) => Ok(uuid.to_owned()),
-        None if kind == ActionKind::Create => {
-            let uuid = uuid::Uuid::new_v4().hyphenated().to_string();
-            parameters.insert("uuid".into(), uuid.clone().into());
-            Ok(uuid)
-        }
-        None => Err(ClientError::BadInput(
-            "delete --wait needs the uuid to delete: -p '{uuid: ...}'".into(),
-        )),
-    }
-}
-
-fn secs(seconds: f64) -> Duration {
-    Duration::from_secs_f64(seconds)
-}
-
-/// `simulator ping`: the filter's pings ([`Filter::pings`]), then the
+/// `simulator ping`: the filter's pings (`Filter::pings`), then the
 /// replies of the addressed ICs as they arrive (JSON lines, one per IC) or
 /// as a table at the end. With only `-u`, ends as soon as that IC
 /// answered.
 async fn ping(session: &Session, args: &SimulatorArgs) -> Result<(), ClientError> {
     let window = args.timeout.unwrap_or(PING_WINDOW);
-    let table = collect_replies(session, &args.filter, window, !args.table).await?;
+    let filter = args.filter.filter();
+    let table = collect_replies(session, &filter, window, !args.table).await?;
     if table.is_empty() {
-        let pings: Vec<String> = args.filter.pings().iter().map(describe_headers).collect();
+        let pings: Vec<String> = filter.pings().iter().map(describe_headers).collect();
         return Err(ClientError::Failed(format!(
             "no IC answered the ping ({}) within {window} s",
             pings.join("; ")
@@ -282,184 +233,44 @@ async fn ping(session: &Session, args: &SimulatorArgs) -> Result<(), ClientError
     Ok(())
 }
 
-/// Sends the pings that find the ICs `filter` addresses
-/// ([`Filter::pings`]) and collects the replies for `window` seconds (or
-/// until the one uuid answered), merged by uuid: an IC that answers
-/// several of the pings is one row, printed (as a JSON line, when `print`)
-/// once.
-pub async fn collect_replies(
+/// `--wait STATE`: sends the action and follows the addressed ICs
+/// ([`Follow`]), telling each state change on standard error; at the end
+/// (reached or failed), the last status of every IC waited for as a JSON
+/// line.
+async fn wait(
     session: &Session,
     filter: &Filter,
-    window: f64,
-    print: bool,
-) -> Result<IcTable, ClientError> {
-    let pings = filter.pings();
-    let mut rx = session.subscribe(&Headers::default()).await?;
-    for headers in &pings {
-        session
-            .publish(headers, &json!({"action": ActionKind::Ping.as_str()}))
-            .await?;
-    }
-    let deadline = Instant::now() + secs(window);
-    let mut table = IcTable::default();
-    while let Some(received) = next_until(&mut rx, deadline).await? {
-        let Some(status) = pings
-            .iter()
-            .find_map(|headers| addressed_status(&received, headers))
-        else {
-            continue;
-        };
-        let Some(uuid) = status.uuid() else { continue };
-        if print && !table.contains(uuid) {
-            print_line(&received.payload().to_string())?;
-        }
-        table.update(&status);
-        if filter.only_uuid() == Some(uuid) {
-            break;
-        }
-    }
-    Ok(table)
-}
-
-/// The status in `received` if it comes from an IC that `headers`
-/// address (x-match any; an empty value addresses everyone).
-fn addressed_status(received: &Received, headers: &Headers) -> Option<StatusView> {
-    let status = received.status()?;
-    identity_of(&status)?.matches(headers).then_some(status)
-}
-
-fn describe_headers(headers: &Headers) -> String {
-    let pairs: Vec<String> = headers
-        .iter()
-        .map(|(name, value)| format!("{name}={value:?}"))
-        .collect();
-    pairs.join(" ")
-}
-
-/// One `--wait` run.
-struct Wait<'a> {
-    /// The session.
-    session: &'a Session,
-    /// The action's headers.
-    headers: &'a Headers,
-    /// The state to reach.
+    action: &Action,
     state: State,
-    /// When to give up.
-    deadline: Instant,
-    /// The time allowed, for the message.
     timeout: f64,
-}
-
-impl Wait<'_> {
-    async fn run(
-        &self,
-        filter: &Filter,
-        kind: ActionKind,
-        body: Value,
-        watch_uuid: Option<String>,
-    ) -> Result<(), ClientError> {
-        let mut rx = self.session.subscribe(&Headers::default()).await?;
-        let watched: BTreeMap<String, String> = match watch_uuid {
-            Some(uuid) => {
-                let name = body["parameters"]["name"].as_str().unwrap_or("").to_owned();
-                BTreeMap::from([(uuid, name)])
-            }
-            None => self.discover(&mut rx, filter).await?,
-        };
-        if watched.is_empty() {
-            return Err(ClientError::Failed(format!(
-                "no IC answered a ping with {}; nothing to wait for",
-                describe_headers(self.headers)
-            )));
-        }
-        let mut waiter = Waiter::new(self.state, kind.as_str(), self.headers.clone(), watched);
-        // The last status body of every IC, printed for the watched ones.
-        let mut last: BTreeMap<String, Value> = BTreeMap::new();
-        self.session.publish(self.headers, &body).await?;
-        loop {
-            match waiter.verdict() {
-                Verdict::Pending => {}
-                Verdict::Reached => {
-                    print_statuses(&waiter, &last)?;
-                    return Ok(());
-                }
-                Verdict::Failed(message) => {
-                    print_statuses(&waiter, &last)?;
-                    return Err(ClientError::Failed(message));
-                }
-            }
-            let Some(received) = next_until(&mut rx, self.deadline).await? else {
-                return Err(ClientError::Timeout {
-                    seconds: self.timeout,
-                    detail: waiter.pending(),
-                });
-            };
-            let Some(status) = received.status() else {
+) -> Result<(), ClientError> {
+    let timeout = Duration::from_secs_f64(timeout);
+    let mut follow = Follow::start(session, filter, action, state, timeout).await?;
+    loop {
+        let failure = match follow.step().await {
+            Ok(Step::Progress(Progress::State { uuid, name, state })) => {
+                eprintln!("villas-controller: {uuid} ({name}): {state}");
                 continue;
-            };
-            if let Some(uuid) = status.uuid() {
-                last.insert(uuid.to_owned(), received.payload());
             }
-            match waiter.observe(&status) {
-                Some(Progress::State { uuid, name, state }) => {
-                    eprintln!("villas-controller: {uuid} ({name}): {state}");
-                }
-                Some(Progress::Dropped { uuid, message }) => {
-                    eprintln!("villas-controller: {uuid} not waited for: {message}");
-                }
-                None => {}
-            }
-        }
-    }
-
-    /// The ICs the headers address: those answering a ping with them.
-    async fn discover(
-        &self,
-        rx: &mut mpsc::UnboundedReceiver<Received>,
-        filter: &Filter,
-    ) -> Result<BTreeMap<String, String>, ClientError> {
-        self.session
-            .publish(self.headers, &json!({"action": ActionKind::Ping.as_str()}))
-            .await?;
-        let window = (Instant::now() + DISCOVERY_WINDOW).min(self.deadline);
-        let until = if filter.only_uuid().is_some() {
-            self.deadline
-        } else {
-            window
-        };
-        let mut found = BTreeMap::new();
-        while let Some(received) = next_until(rx, until).await? {
-            let Some(status) = addressed_status(&received, self.headers) else {
+            Ok(Step::Progress(Progress::Dropped { uuid, message })) => {
+                eprintln!("villas-controller: {uuid} not waited for: {message}");
                 continue;
-            };
-            let Some(uuid) = status.uuid() else { continue };
-            let name = status
-                .properties
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            found.insert(uuid.to_owned(), name.to_owned());
-            if filter.only_uuid() == Some(uuid) {
-                break;
             }
+            Ok(Step::Reached) => None,
+            Err(error @ villas_client::Error::Failed(_)) => Some(error),
+            Err(error) => return Err(error.into()),
+        };
+        for status in follow.last_statuses() {
+            print_line(&status.payload().to_string())?;
         }
-        Ok(found)
+        return failure.map_or(Ok(()), |error| Err(error.into()));
     }
-}
-
-/// The last status of every watched IC, one JSON line each.
-fn print_statuses(waiter: &Waiter, last: &BTreeMap<String, Value>) -> Result<(), ClientError> {
-    for uuid in waiter.uuids() {
-        if let Some(body) = last.get(uuid) {
-            print_line(&body.to_string())?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn when_is_absolute_or_relative() {
@@ -481,15 +292,15 @@ mod tests {
             when: Some(5.0),
             ..StartArgs::default()
         });
-        let body = Value::Object(action.body().unwrap());
+        let body = action.action().unwrap().to_json();
         assert_eq!(
             body,
             json!({"action": "start", "parameters": {"runtime": 5},
                    "model": {"url": "http://m"}, "results": {"url": "http://r"}, "when": 5.0})
         );
         assert_eq!(
-            Value::Object(SimulatorAction::Stop.body().unwrap()),
-            json!({"action": "stop"})
+            SimulatorAction::Stop.action().unwrap().to_json(),
+            json!({"action": "stop", "parameters": {}})
         );
     }
 
@@ -533,18 +344,5 @@ mod tests {
         let cli = Cli::try_parse_from(["villas-controller", "daemon", "-c", "d.yaml"]).unwrap();
         assert_eq!(cli.config_file(), Some(std::path::Path::new("d.yaml")));
         assert!(Cli::try_parse_from(["villas-controller", "simulator", "fly"]).is_err());
-    }
-
-    #[test]
-    fn create_gets_a_uuid_to_follow() {
-        let mut body = SimulatorAction::Create(ParameterArgs::default())
-            .body()
-            .unwrap();
-        let uuid = component_uuid(ActionKind::Create, &mut body).unwrap();
-        assert_eq!(body["parameters"]["uuid"], uuid.as_str());
-        let mut body = SimulatorAction::Delete(ParameterArgs::default())
-            .body()
-            .unwrap();
-        assert!(component_uuid(ActionKind::Delete, &mut body).is_err());
     }
 }

@@ -1,24 +1,26 @@
 //! Test harness: runs the real daemon binary against the local RabbitMQ
-//! (or on its in-process bus) and watches the exchange like VILLASweb does,
-//! with a private queue bound without arguments. Waits are on events with
-//! a deadline, never on sleeps.
+//! (or on its in-process bus) and watches the exchange like VILLASweb does
+//! through the project's own protocol client ([`villas_client::Client`]:
+//! a private queue bound without arguments, waits on statuses with a
+//! deadline, never on sleeps).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs
+)]
 
-use futures_util::StreamExt;
-use lapin::options::*;
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
-use villas_controller::bus::amqp::{bind_private_queue, declare_exchange, headers_of};
-use villas_sdk::protocol::StatusView;
+pub use villas_client::wire::string_table;
+pub use villas_client::{Client, Received, Target};
+pub use villas_sdk::Headers;
 
 pub const DEADLINE: Duration = Duration::from_secs(15);
 
@@ -174,191 +176,32 @@ impl Drop for Daemon {
     }
 }
 
-/// A message seen on the exchange.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub headers: villas_sdk::Headers,
-    pub body: Value,
-}
-
-impl Seen {
-    pub fn status(&self) -> Option<StatusView> {
-        serde_json::from_value(self.body.clone()).ok()
-    }
-    pub fn uuid(&self) -> Option<String> {
-        self.body["properties"]["uuid"].as_str().map(str::to_owned)
-    }
-    pub fn state(&self) -> Option<String> {
-        self.body["status"]["state"].as_str().map(str::to_owned)
-    }
-    pub fn error_kind(&self) -> Option<String> {
-        self.body["status"]["error"]["kind"]
-            .as_str()
-            .map(str::to_owned)
-    }
-    pub fn is_status(&self) -> bool {
-        self.body.get("status").is_some()
-    }
-}
-
-/// A client on the exchange, like VILLASweb: sees every message.
-pub struct Client {
-    pub exchange: String,
-    connection: Connection,
-    channel: Channel,
-    rx: mpsc::UnboundedReceiver<Seen>,
-    /// Messages received but not yet consumed by a wait.
-    pub backlog: Vec<Seen>,
-}
-
-impl Client {
-    pub async fn connect(exchange: &str) -> Client {
-        let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
-            .await
-            .expect("broker reachable");
-        let channel = connection.create_channel().await.unwrap();
-        declare_exchange(&channel, exchange).await.unwrap();
-        let queue = bind_private_queue(&channel, exchange).await.unwrap();
-        let mut consumer = channel
-            .basic_consume(
-                queue,
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Some(Ok(delivery)) = consumer.next().await {
-                let headers = headers_of(delivery.properties.headers().as_ref());
-                let body = serde_json::from_slice(&delivery.data).unwrap_or(Value::Null);
-                if tx.send(Seen { headers, body }).is_err() {
-                    break;
-                }
-            }
-        });
-        Client {
-            exchange: exchange.to_owned(),
-            connection,
-            channel,
-            rx,
-            backlog: Vec::new(),
-        }
-    }
-
-    /// Publishes raw bytes with string headers, as VILLASweb does.
-    pub async fn publish_raw(&self, headers: &[(&str, &str)], body: &[u8]) {
-        let mut table = FieldTable::default();
-        for (k, v) in headers {
-            table.insert((*k).into(), AMQPValue::LongString(LongString::from(*v)));
-        }
-        self.publish_table(table, body).await;
-    }
-
-    pub async fn publish_table(&self, table: FieldTable, body: &[u8]) {
-        self.channel
-            .basic_publish(
-                self.exchange.as_str().into(),
-                "".into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default()
-                    .with_content_type("application/json".into())
-                    .with_delivery_mode(2)
-                    .with_headers(table),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
-
-    pub async fn send(&self, headers: &[(&str, &str)], body: Value) {
-        self.publish_raw(headers, body.to_string().as_bytes()).await;
-    }
-
-    /// Sends an action to one component by uuid.
-    pub async fn act(&self, uuid: &str, body: Value) {
-        self.send(&[("uuid", uuid)], body).await;
-    }
-
-    /// Next status message (not action echoes) matching `pred`, consuming
-    /// everything before it. Panics after the deadline.
-    pub async fn wait_for(&mut self, what: &str, mut pred: impl FnMut(&Seen) -> bool) -> Seen {
-        if let Some(index) = self.backlog.iter().position(|s| s.is_status() && pred(s)) {
-            return self.backlog.remove(index);
-        }
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(seen)) => {
-                    if seen.is_status() && pred(&seen) {
-                        return seen;
-                    }
-                    self.backlog.push(seen);
-                }
-                Ok(None) => panic!("consumer ended while waiting for {what}"),
-                Err(_) => panic!(
-                    "timed out waiting for {what}; seen: {:#?}",
-                    self.backlog
-                        .iter()
-                        .map(|s| (s.uuid(), s.state(), s.error_kind()))
-                        .collect::<Vec<_>>()
-                ),
-            }
-        }
-    }
-
-    /// Waits for a status of `uuid` in `state`.
-    pub async fn wait_state(&mut self, uuid: &str, state: &str) -> Seen {
-        let (u, s) = (uuid.to_owned(), state.to_owned());
-        self.wait_for(&format!("{uuid} in {state}"), move |m| {
-            m.uuid().as_deref() == Some(&u) && m.state().as_deref() == Some(&s)
-        })
+/// A client on the test broker, watching `exchange` like VILLASweb (it
+/// sees every message); its waits give up after [`DEADLINE`].
+pub async fn connect(exchange: &str) -> Client {
+    Client::connect(&Target::new(amqp_url(), exchange))
         .await
-    }
+        .expect("broker reachable")
+        .with_timeout(DEADLINE)
+}
 
-    /// Waits for a status of `uuid` carrying an error of `kind`.
-    pub async fn wait_error(&mut self, uuid: &str, kind: &str) -> Seen {
-        let (u, k) = (uuid.to_owned(), kind.to_owned());
-        self.wait_for(&format!("{uuid} error {kind}"), move |m| {
-            m.uuid().as_deref() == Some(&u) && m.error_kind().as_deref() == Some(&k)
-        })
-        .await
-    }
-
-    /// The states `uuid` publishes, in order, until it publishes `last`.
-    pub async fn states_until(&mut self, uuid: &str, last: &str) -> Vec<String> {
-        let mut states = Vec::new();
-        loop {
-            let u = uuid.to_owned();
-            let seen = self
-                .wait_for(
-                    &format!("{uuid} states until {last} (got {states:?})"),
-                    move |m| m.uuid().as_deref() == Some(&u),
-                )
-                .await;
-            let state = seen.state().unwrap();
-            states.push(state.clone());
-            if state == last {
-                return states;
-            }
-        }
-    }
-
-    /// Barrier: asks every component to `resume` (refused everywhere that
-    /// is idle or a manager) and waits until each of `uuids` refused it.
-    /// Each component answers in order, so every status it published for
+/// The tests' barrier on a [`Client`].
+#[allow(async_fn_in_trait)]
+pub trait Barrier {
+    /// Asks every component to `resume` (refused everywhere that is idle
+    /// or a manager) and waits until each of `uuids` refused it. Each
+    /// component answers in order, so every status it published for
     /// earlier messages has been received by then. Returns the statuses
     /// received before each refusal, per uuid (refusals excluded).
-    pub async fn barrier(&mut self, uuids: &[String]) -> HashMap<String, Vec<Seen>> {
-        self.send(&[("uuid", "")], serde_json::json!({"action": "resume"}))
-            .await;
-        let mut before: HashMap<String, Vec<Seen>> = HashMap::new();
+    async fn barrier(&mut self, uuids: &[String]) -> HashMap<String, Vec<Received>>;
+}
+
+impl Barrier for Client {
+    async fn barrier(&mut self, uuids: &[String]) -> HashMap<String, Vec<Received>> {
+        self.publish(&Headers::uuid(""), &serde_json::json!({"action": "resume"}))
+            .await
+            .unwrap();
+        let mut before: HashMap<String, Vec<Received>> = HashMap::new();
         let mut pending: Vec<String> = uuids.to_vec();
         let mut pending_msgs = std::mem::take(&mut self.backlog);
         let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -366,7 +209,7 @@ impl Client {
             let seen = if !pending_msgs.is_empty() {
                 pending_msgs.remove(0)
             } else {
-                match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                match self.next_until(deadline).await {
                     Ok(Some(seen)) => seen,
                     _ => panic!("barrier: no refusal from {pending:?}"),
                 }
@@ -387,17 +230,6 @@ impl Client {
         }
         self.backlog = pending_msgs;
         before
-    }
-
-    pub async fn close(self) {
-        let _ = self
-            .channel
-            .exchange_delete(
-                self.exchange.as_str().into(),
-                ExchangeDeleteOptions::default(),
-            )
-            .await;
-        let _ = self.connection.close(200, "bye".into()).await;
     }
 }
 

@@ -1,7 +1,8 @@
-//! `simulator ... --wait STATE`: follows the statuses of the ICs an action
-//! addressed until each reaches STATE, one of them fails, or the caller's
-//! deadline passes. Pure bookkeeping over received statuses (the command
-//! feeds it), so the rules are unit-tested here:
+//! Waiting for ICs to reach a state after an action: follows the statuses
+//! of the ICs an action addressed until each reaches STATE or one of them
+//! fails (the caller owns the deadline). Pure bookkeeping over received
+//! statuses (the caller feeds it, see [`crate::follow`]), so the rules are
+//! unit-tested here:
 //!
 //! - an IC counts once it published STATE (later changes do not undo it);
 //! - `error` (unless STATE is `error`) or `gone` (unless STATE is `gone`)
@@ -11,7 +12,7 @@
 //!   an IC that does not support the action (a manager reached by a
 //!   realm-wide `start`) is dropped from the wait with a note.
 
-use super::identity_of;
+use crate::filter::identity_of;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use villas_sdk::protocol::StatusView;
