@@ -707,7 +707,7 @@ mod tests {
     /// definition, in `error`, and resets it; the manager lives on.
     #[actix::test]
     async fn a_dead_component_actor_is_rebuilt_by_its_manager_and_reset() {
-        let kinds = KindRegistry::new(villas_actors::builtin_kinds()).unwrap();
+        let kinds = KindRegistry::new(crate::builtin_kinds()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let manager = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a01";
         let child = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a02";

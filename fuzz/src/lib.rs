@@ -26,7 +26,7 @@ pub mod mutate;
 fn kinds() -> &'static KindRegistry {
     static KINDS: OnceLock<KindRegistry> = OnceLock::new();
     KINDS.get_or_init(|| {
-        KindRegistry::new(villas_actors::builtin_kinds()).expect("built-in schemas compile")
+        KindRegistry::new(villas_controller::builtin_kinds()).expect("built-in schemas compile")
     })
 }
 
