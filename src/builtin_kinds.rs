@@ -11,16 +11,17 @@
 
 use std::sync::Arc;
 use villas_sdk::Kind;
+#[cfg(any(feature = "dummy", feature = "generic", feature = "generic-manager"))]
+use villas_sdk::TypedKind;
 
 /// Every built-in kind compiled into this build.
 pub fn builtin_kinds() -> Vec<Arc<dyn Kind>> {
-    #[allow(unused_mut)] // with every kind feature off
-    let mut kinds: Vec<Arc<dyn Kind>> = Vec::new();
-    #[cfg(feature = "dummy")]
-    kinds.push(Arc::new(villas_kind_dummy::DummyKind));
-    #[cfg(feature = "generic-manager")]
-    kinds.push(Arc::new(villas_kind_generic_manager::GenericManagerKind));
-    #[cfg(feature = "generic")]
-    kinds.push(Arc::new(villas_kind_generic::GenericKind::default()));
-    kinds
+    vec![
+        #[cfg(feature = "dummy")]
+        villas_kind_dummy::DummyKind.into_kind(),
+        #[cfg(feature = "generic-manager")]
+        villas_kind_generic_manager::GenericManagerKind.into_kind(),
+        #[cfg(feature = "generic")]
+        villas_kind_generic::GenericKind::default().into_kind(),
+    ]
 }

@@ -3,7 +3,7 @@
 //! The daemon that orchestrates the infrastructure components (ICs) of a
 //! distributed real-time simulation lab over the VILLAScontroller protocol.
 //! Protocol types and the component SDK live in `villas-sdk`; the built-in
-//! kinds in their own crates under `kinds/` ([`builtin_kinds`]); this crate
+//! kinds in their own crates under `kinds/` ([`builtin_kinds()`]); this crate
 //! is the daemon: settings, the bus, the supervision tree, the HTTP API and
 //! the CLI.
 //!

@@ -1,91 +1,101 @@
-//! The `dummy` simulator: no real simulation, only the timed transitions of
-//! the reference's `DummySimulator`, for testing a lab's tooling.
+//! # villas-kind-dummy
+//!
+//! The `simulator`/`dummy` kind: no real simulation, only the timed
+//! transitions of the reference's `DummySimulator`, for testing a lab's
+//! tooling.
 //!
 //! Every transient state (`starting`, `stopping`, `pausing`, `resuming`,
 //! `resetting`, `shuttingdown`) lasts `transition_delay` seconds (a
 //! property, default 1.0 as in the reference). A `start` with parameter
 //! `runtime` (seconds) ends the run by itself after that long in `running`
 //! (through `stopping` to `idle`), as a finite simulation would; without it
-//! the run lasts until `stop`.
+//! the run lasts until `stop`. A pause does not count: after `resume` the
+//! run lasts what was left of it.
 //!
 //! For chaos testing of the supervision tree only, `start` accepts
 //! `chaos`: `"panic"` makes the instance panic as soon as it is running,
 //! `"fail"` makes it report a failure then (error code 1, `failed`).
 
-use serde_json::{json, Map, Value};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
-use villas_sdk::{
-    Action, ActionKind, Component, ComponentSpec, Context, ErrorCode, ErrorInfo, Kind, State,
-    TimerToken,
-};
+use villas_sdk::typed::{Actions, Ctx, TypedComponent, TypedKind};
+use villas_sdk::{ComponentSpec, ErrorCode, ErrorInfo, State, TimerId};
+
+/// The longest run a `start` asks for that is honoured, in seconds (a
+/// year): longer ones are cut to it.
+const LONGEST_RUN: f64 = 365.0 * 86_400.0;
 
 /// The `simulator`/`dummy` kind.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DummyKind;
 
-/// Timer: the transient state is over.
-const SETTLE: TimerToken = 1;
-/// Timers above this one end a run; each run segment gets a fresh token so
-/// that the end of an earlier run (or of the time before a pause) never
-/// stops a later one.
-const RUN_OVER_BASE: TimerToken = 1;
+/// The dummy's own properties.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct DummyProperties {
+    /// How long every transient state lasts, in seconds (default 1.0, as
+    /// in the reference).
+    #[serde(default = "default_transition_delay")]
+    #[schemars(range(min = 0, max = 86400))]
+    pub transition_delay: f64,
+}
 
-impl Kind for DummyKind {
-    fn category(&self) -> &'static str {
-        "simulator"
-    }
+fn default_transition_delay() -> f64 {
+    1.0
+}
 
-    fn type_name(&self) -> &'static str {
-        "dummy"
-    }
+impl TypedKind for DummyKind {
+    const CATEGORY: &'static str = "simulator";
+    const TYPE_NAME: &'static str = "dummy";
+    type Properties = DummyProperties;
+    type Component = Dummy;
 
-    fn schemas(&self) -> Map<String, Value> {
-        let mut schemas = Map::new();
-        schemas.insert(
-            "start".into(),
-            json!({
-                "$schema": "http://json-schema.org/draft-07/schema",
-                "type": "object",
-                "default": {},
-                "properties": {
-                    "runtime": {
-                        "description": "The run time of the simulation in seconds; absent: run until stopped",
-                        "type": "number",
-                        "minimum": 0,
-                        "examples": [3.0]
-                    },
-                    "chaos": {
-                        "description": "Chaos testing only: make the run crash (panic) or fail as soon as it is running",
-                        "enum": ["panic", "fail"]
-                    }
-                }
-            }),
-        );
-        schemas
-    }
-
-    fn build(&self, spec: &ComponentSpec) -> Result<Box<dyn Component>, ErrorInfo> {
-        let delay = match spec.properties.get("transition_delay") {
-            None | Some(Value::Null) => 1.0,
-            Some(value) => value
-                .as_f64()
-                .filter(|d| d.is_finite() && *d >= 0.0 && *d <= 86_400.0)
-                .ok_or_else(|| {
-                    ErrorInfo::new(
-                        ErrorCode::InvalidParameters,
-                        "property transition_delay must be a number of seconds between 0 and 86400",
-                    )
-                })?,
-        };
-        Ok(Box::new(Dummy {
-            delay: Duration::from_secs_f64(delay),
+    fn build(
+        &self,
+        _spec: &ComponentSpec,
+        properties: DummyProperties,
+    ) -> Result<Dummy, ErrorInfo> {
+        Ok(Dummy {
+            delay: Duration::from_secs_f64(properties.transition_delay),
             runtime: None,
             remaining: None,
             running_since: None,
-            run_over: RUN_OVER_BASE,
+            run_over: None,
             chaos: None,
-        }))
+        })
     }
+}
+
+// `start` parameters (published as `schema.start`: what VILLASweb draws
+// its start form from; the field docs are the form's descriptions).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(extend("default" = {}))]
+struct StartParameters {
+    /// The run time of the simulation in seconds; absent: run until stopped
+    #[schemars(range(min = 0), extend("examples" = [3.0]))]
+    runtime: Option<f64>,
+    /// Chaos testing only: make the run crash (panic) or fail as soon as it is running
+    chaos: Option<Chaos>,
+}
+
+/// A fault injected for chaos testing: panic in kind code, or report a
+/// failure. (Its variants have no doc comments: those would make the
+/// published schema a `oneOf` instead of the plain `enum` a form draws.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum Chaos {
+    Panic,
+    Fail,
+}
+
+/// The dummy's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// The transient state is over.
+    Settle,
+    /// The run's `runtime` is over.
+    RunOver,
 }
 
 /// One dummy simulator.
@@ -99,102 +109,71 @@ pub struct Dummy {
     remaining: Option<Duration>,
     /// When the current running segment began.
     running_since: Option<Instant>,
-    /// The token of the one run-over timer that is still valid.
-    run_over: TimerToken,
+    /// The end of the current running segment, cancelled when the
+    /// component leaves `running` before it (so the end of an earlier run
+    /// never stops a later one).
+    run_over: Option<TimerId>,
     /// The chaos-testing fault to inject once running (`start`'s `chaos`).
     chaos: Option<Chaos>,
 }
 
-/// A fault injected for chaos testing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chaos {
-    /// Panic in kind code.
-    Panic,
-    /// Report a failure.
-    Fail,
-}
-
 impl Dummy {
-    fn settle_later(&self, ctx: &mut Context<'_>) -> Result<(), ErrorInfo> {
-        ctx.schedule(self.delay, SETTLE);
+    fn settle_later(&self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        ctx.schedule(self.delay, Timer::Settle);
         Ok(())
     }
 
-    /// Leaves `running`: the pending run-over timer no longer counts and
-    /// the time run so far is taken off what remains.
-    fn leave_running(&mut self) {
-        self.run_over += 1;
+    /// Leaves `running`: the end of the segment is cancelled and the time
+    /// run so far is taken off what remains.
+    fn leave_running(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if let Some(timer) = self.run_over.take() {
+            ctx.cancel(timer);
+        }
         if let (Some(since), Some(left)) = (self.running_since.take(), self.remaining) {
-            self.remaining = Some(left.saturating_sub(since.elapsed()));
+            self.remaining = Some(left.saturating_sub(ctx.now().saturating_duration_since(since)));
         }
     }
 
     /// Forgets the run.
-    fn end_run(&mut self) {
-        self.leave_running();
+    fn end_run(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.leave_running(ctx);
         self.runtime = None;
         self.remaining = None;
     }
-}
 
-impl Component for Dummy {
-    fn actions(&self) -> &'static [ActionKind] {
-        &[
-            ActionKind::Start,
-            ActionKind::Stop,
-            ActionKind::Pause,
-            ActionKind::Resume,
-            ActionKind::Shutdown,
-        ]
-    }
-
-    fn start(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
-        self.runtime = action
-            .parameters
-            .get("runtime")
-            .and_then(Value::as_f64)
-            .filter(|r| r.is_finite() && *r >= 0.0)
-            .map(|r| Duration::from_secs_f64(r.min(365.0 * 86_400.0)));
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>, start: StartParameters) -> Result<(), ErrorInfo> {
+        self.runtime = start
+            .runtime
+            .map(|seconds| Duration::from_secs_f64(seconds.clamp(0.0, LONGEST_RUN)));
         self.remaining = self.runtime;
-        self.chaos = match action.parameters.get("chaos").and_then(Value::as_str) {
-            Some("panic") => Some(Chaos::Panic),
-            Some("fail") => Some(Chaos::Fail),
-            _ => None,
-        };
+        self.chaos = start.chaos;
         self.settle_later(ctx)
     }
 
-    fn stop(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
-        self.end_run();
+    fn stop(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        self.end_run(ctx);
         self.settle_later(ctx)
     }
 
-    fn pause(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
-        self.leave_running();
+    fn pause(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        self.leave_running(ctx);
         self.settle_later(ctx)
     }
 
-    fn resume(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
+    fn resume(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
         self.settle_later(ctx)
     }
 
-    fn shutdown(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
+    fn shutdown(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
         self.settle_later(ctx)
     }
 
-    fn reset(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
-        self.end_run();
-        self.settle_later(ctx)
-    }
-
-    fn on_timer(&mut self, ctx: &mut Context<'_>, token: TimerToken) -> Result<(), ErrorInfo> {
-        match (token, ctx.state()) {
-            (token, State::Running) if token == self.run_over && token > RUN_OVER_BASE => {
-                self.end_run();
-                ctx.transition(State::Stopping)?;
-                self.settle_later(ctx)
-            }
-            (SETTLE, State::Starting | State::Resuming) => {
+    /// The transient state is over: `running` after `starting` and
+    /// `resuming` (where the chaos strikes and the end of the run is
+    /// scheduled), the settled state otherwise.
+    fn settle(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        match ctx.state() {
+            State::Starting | State::Resuming => {
                 ctx.transition(State::Running)?;
                 match self.chaos {
                     Some(Chaos::Panic) => panic!("chaos: the dummy simulation crashed"),
@@ -207,16 +186,47 @@ impl Component for Dummy {
                     None => {}
                 }
                 if let Some(left) = self.remaining {
-                    self.run_over += 1;
-                    self.running_since = Some(Instant::now());
-                    ctx.schedule(left, self.run_over);
+                    self.running_since = Some(ctx.now());
+                    self.run_over = Some(ctx.schedule(left, Timer::RunOver));
                 }
                 Ok(())
             }
-            (SETTLE, State::Stopping | State::Resetting) => ctx.transition(State::Idle),
-            (SETTLE, State::Pausing) => ctx.transition(State::Paused),
-            (SETTLE, State::ShuttingDown) => ctx.transition(State::Shutdown),
+            State::Stopping | State::Resetting => ctx.transition(State::Idle),
+            State::Pausing => ctx.transition(State::Paused),
+            State::ShuttingDown => ctx.transition(State::Shutdown),
             _ => Ok(()),
+        }
+    }
+}
+
+impl TypedComponent for Dummy {
+    type Timer = Timer;
+    type Output = ();
+
+    fn actions(actions: &mut Actions<Self>) {
+        actions
+            .start(Self::start)
+            .stop(Self::stop)
+            .pause(Self::pause)
+            .resume(Self::resume)
+            .shutdown(Self::shutdown);
+    }
+
+    fn reset(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        self.end_run(ctx);
+        self.settle_later(ctx)
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) -> Result<(), ErrorInfo> {
+        match timer {
+            Timer::Settle => self.settle(ctx),
+            Timer::RunOver if ctx.state() == State::Running => {
+                self.run_over = None;
+                self.end_run(ctx);
+                ctx.transition(State::Stopping)?;
+                self.settle_later(ctx)
+            }
+            Timer::RunOver => Ok(()),
         }
     }
 
@@ -230,191 +240,140 @@ impl Component for Dummy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use villas_sdk::{Driver, Effect};
+    use serde_json::json;
+    use villas_sdk::testing::{Harness, Published};
+    use villas_sdk::ActionKind;
 
-    fn driver(delay: f64) -> Driver {
-        let properties =
-            json!({"category": "simulator", "type": "dummy", "transition_delay": delay});
-        Driver::standalone(
-            Arc::new(DummyKind),
-            properties.as_object().cloned().unwrap(),
-        )
-        .unwrap()
-    }
-
-    /// Runs an action, then fires every timer it scheduled (in order) until
-    /// none is left; returns the published states.
-    fn run(driver: &mut Driver, action: Action) -> Vec<State> {
-        let mut effects = Vec::new();
-        let _ = driver.handle(&action, None, &mut effects);
-        let mut states = Vec::new();
-        while !effects.is_empty() {
-            let mut next = Vec::new();
-            for effect in effects.drain(..) {
-                match effect {
-                    Effect::Publish { state, .. } => states.push(state),
-                    Effect::Schedule {
-                        token, generation, ..
-                    } => driver.timer_fired(generation, token, &mut next),
-                    Effect::Spawn { .. } => unreachable!("the dummy spawns no task"),
-                }
-            }
-            effects = next;
-        }
-        states
-    }
-
-    fn action(kind: ActionKind, parameters: Value) -> Action {
-        Action::new(kind).with_parameters(parameters.as_object().cloned().unwrap_or_default())
+    fn dummy(delay: f64) -> Harness {
+        Harness::typed(DummyKind, json!({"transition_delay": delay})).unwrap()
     }
 
     #[test]
     fn full_lifecycle() {
-        let mut d = driver(0.0);
+        use ActionKind as A;
         use State::*;
+        let mut d = dummy(0.0);
+        assert_eq!(d.run(A::Start, json!({})), [Starting, Running]);
+        assert_eq!(d.run(A::Pause, json!({})), [Pausing, Paused]);
+        assert_eq!(d.run(A::Resume, json!({})), [Resuming, Running]);
+        assert_eq!(d.run(A::Stop, json!({})), [Stopping, Idle]);
         assert_eq!(
-            run(&mut d, action(ActionKind::Start, json!({}))),
-            [Starting, Running]
-        );
-        assert_eq!(
-            run(&mut d, action(ActionKind::Pause, json!({}))),
-            [Pausing, Paused]
-        );
-        assert_eq!(
-            run(&mut d, action(ActionKind::Resume, json!({}))),
-            [Resuming, Running]
-        );
-        assert_eq!(
-            run(&mut d, action(ActionKind::Stop, json!({}))),
-            [Stopping, Idle]
-        );
-        assert_eq!(
-            run(&mut d, action(ActionKind::Start, json!({"runtime": 0.5}))),
+            d.run(A::Start, json!({"runtime": 0.5})),
             [Starting, Running, Stopping, Idle]
         );
+        assert_eq!(d.run(A::Shutdown, json!({})), [ShuttingDown, Shutdown]);
         assert_eq!(
-            run(&mut d, action(ActionKind::Shutdown, json!({}))),
-            [ShuttingDown, Shutdown]
-        );
-        assert_eq!(
-            run(&mut d, action(ActionKind::Reset, json!({}))),
+            d.run(A::Reset, json!({})),
             [Resetting, Idle],
             "reset leads back from shutdown too"
         );
-        assert_eq!(
-            run(&mut d, action(ActionKind::Shutdown, json!({}))),
-            [ShuttingDown, Shutdown]
-        );
-        assert_eq!(
-            run(&mut d, action(ActionKind::Start, json!({}))),
-            [Starting, Running]
-        );
-        assert_eq!(
-            run(&mut d, action(ActionKind::Reset, json!({}))),
-            [Resetting, Idle]
-        );
+        assert_eq!(d.run(A::Shutdown, json!({})), [ShuttingDown, Shutdown]);
+        assert_eq!(d.run(A::Start, json!({})), [Starting, Running]);
+        assert_eq!(d.run(A::Reset, json!({})), [Resetting, Idle]);
+    }
+
+    #[test]
+    fn every_transient_state_lasts_the_transition_delay() {
+        let mut d = dummy(2.0);
+        d.act(ActionKind::Start, json!({})).unwrap();
+        d.advance(Duration::from_millis(1_999));
+        assert_eq!(d.states(), [State::Starting]);
+        d.advance(Duration::from_millis(1));
+        assert_eq!(d.states(), [State::Running]);
     }
 
     #[test]
     fn the_end_of_an_earlier_run_never_stops_a_later_one() {
         use State::*;
-        let mut d = driver(0.0);
-        let mut effects = Vec::new();
-        d.handle(
-            &action(ActionKind::Start, json!({"runtime": 3})),
-            None,
-            &mut effects,
-        )
-        .unwrap();
-        let mut timers = Vec::new();
-        // Fire the settle timer only, keep the run-over timer for later.
-        let mut pending = effects;
-        let mut run_over = None;
-        while let Some(effect) = pending.pop() {
-            if let Effect::Schedule {
-                token, generation, ..
-            } = effect
-            {
-                if token == SETTLE {
-                    d.timer_fired(generation, token, &mut pending);
-                } else {
-                    run_over = Some((generation, token));
-                }
-            }
-        }
-        assert_eq!(d.state(), Running);
-        let (generation, token) = run_over.expect("a run-over timer");
-        assert_eq!(
-            run(&mut d, action(ActionKind::Stop, json!({}))),
-            [Stopping, Idle]
-        );
-        assert_eq!(
-            run(&mut d, action(ActionKind::Start, json!({}))),
-            [Starting, Running]
-        );
-        d.timer_fired(generation, token, &mut timers);
-        assert!(
-            timers.is_empty(),
-            "the first run's end stopped the second: {timers:?}"
-        );
+        let mut d = dummy(0.0);
+        d.act(ActionKind::Start, json!({"runtime": 3})).unwrap();
+        assert!(d.fire_next(), "the settle timer");
+        assert_eq!(d.states(), [Starting, Running]);
+        let [(run_over, left)] = d.pending_timers()[..] else {
+            panic!("one run-over timer: {:?}", d.pending_timers())
+        };
+        assert_eq!(left, Duration::from_secs(3));
+        assert_eq!(d.run(ActionKind::Stop, json!({})), [Stopping, Idle]);
+        assert_eq!(d.run(ActionKind::Start, json!({})), [Starting, Running]);
+        // A runtime that fires the first run's end anyway (it was cancelled).
+        d.fire(run_over);
+        assert_eq!(d.states(), [], "the first run's end stopped the second");
         assert_eq!(d.state(), Running);
     }
 
     #[test]
+    fn a_pause_keeps_what_is_left_of_the_run() {
+        use ActionKind::{Pause, Resume, Start};
+        use State::*;
+        let mut d = dummy(0.0);
+        d.act(Start, json!({"runtime": 3})).unwrap();
+        d.fire_next();
+        d.advance(Duration::from_secs(1));
+        assert_eq!(d.states(), [Starting, Running]);
+        assert_eq!(d.run(Pause, json!({})), [Pausing, Paused]);
+        d.advance(Duration::from_secs(100));
+        assert_eq!(d.states(), [], "a pause does not count");
+        d.act(Resume, json!({})).unwrap();
+        d.fire_next();
+        assert_eq!(d.states(), [Resuming, Running]);
+        assert_eq!(d.status()["status"]["runtime"], 3.0);
+        d.advance(Duration::from_millis(1_999));
+        assert_eq!(d.states(), []);
+        d.advance(Duration::from_millis(1));
+        assert_eq!(d.states(), [Stopping, Idle]);
+        assert!(d.status()["status"].get("runtime").is_none());
+    }
+
+    #[test]
     fn a_repeated_action_in_progress_is_a_no_op() {
-        let mut d = driver(1.0);
-        let mut effects = Vec::new();
-        d.handle(&action(ActionKind::Start, json!({})), None, &mut effects)
-            .unwrap();
-        let before = effects.len();
-        d.handle(&action(ActionKind::Start, json!({})), None, &mut effects)
-            .unwrap();
-        assert_eq!(
-            effects.len(),
-            before,
-            "the duplicate published or scheduled something"
-        );
+        let mut d = dummy(1.0);
+        d.act(ActionKind::Start, json!({})).unwrap();
+        assert_eq!(d.states(), [State::Starting]);
+        d.act(ActionKind::Start, json!({})).unwrap();
+        assert_eq!(d.states(), [], "the duplicate published something");
+        assert_eq!(d.pending_timers().len(), 1, "the duplicate scheduled");
         assert_eq!(d.state(), State::Starting);
     }
 
     #[test]
     fn reset_cancels_pending_timers() {
-        let mut d = driver(1.0);
-        let mut effects = Vec::new();
-        let _ = d.handle(&action(ActionKind::Start, json!({})), None, &mut effects);
-        let Some(Effect::Schedule {
-            token, generation, ..
-        }) = effects.pop()
-        else {
+        let mut d = dummy(1.0);
+        d.act(ActionKind::Start, json!({})).unwrap();
+        let [(settle, _)] = d.pending_timers()[..] else {
             panic!("no timer")
         };
-        let mut reset = Vec::new();
-        let _ = d.handle(&action(ActionKind::Reset, json!({})), None, &mut reset);
-        let mut stale = Vec::new();
-        d.timer_fired(generation, token, &mut stale);
+        d.act(ActionKind::Reset, json!({})).unwrap();
+        assert_eq!(d.states(), [State::Starting, State::Resetting]);
         assert!(
-            stale.is_empty(),
-            "a timer from before the reset fired: {stale:?}"
+            d.pending_timers().iter().all(|(timer, _)| *timer != settle),
+            "the reset left the start's timer pending"
         );
+        d.fire(settle);
+        assert_eq!(d.states(), [], "a timer from before the reset fired");
         assert_eq!(d.state(), State::Resetting);
     }
 
     #[test]
     fn refusals_keep_the_state_and_bad_parameters_are_errors() {
-        let mut d = driver(0.0);
-        let mut effects = Vec::new();
-        let _ = d.handle(&action(ActionKind::Stop, json!({})), None, &mut effects);
-        assert!(
-            matches!(&effects[..], [Effect::Publish { state: State::Idle, error: Some(e) }] if e.code == ErrorCode::InvalidTransition)
+        let mut d = dummy(0.0);
+        let refused = |d: &mut Harness| -> Vec<(State, Option<ErrorCode>)> {
+            d.published()
+                .into_iter()
+                .map(|Published { state, error }| (state, error.map(|e| e.code)))
+                .collect()
+        };
+        assert!(d.act(ActionKind::Stop, json!({})).is_err());
+        assert_eq!(
+            refused(&mut d),
+            [(State::Idle, Some(ErrorCode::InvalidTransition))]
         );
-        effects.clear();
-        let _ = d.handle(&action(ActionKind::Create, json!({})), None, &mut effects);
-        assert!(
-            matches!(&effects[..], [Effect::Publish { state: State::Idle, error: Some(e) }] if e.code == ErrorCode::Unsupported)
+        assert!(d.act(ActionKind::Create, json!({})).is_err());
+        assert_eq!(
+            refused(&mut d),
+            [(State::Idle, Some(ErrorCode::Unsupported))]
         );
         assert_eq!(
-            run(&mut d, action(ActionKind::Start, json!({"runtime": "x"}))),
+            d.run(ActionKind::Start, json!({"runtime": "x"})),
             [State::Error]
         );
         assert_eq!(
@@ -422,29 +381,59 @@ mod tests {
             Some(ErrorCode::InvalidParameters)
         );
         assert_eq!(
-            run(&mut d, action(ActionKind::Reset, json!({}))),
+            d.run(ActionKind::Start, json!({"runtime": null})),
+            [State::Error],
+            "an optional parameter is not null"
+        );
+        assert_eq!(
+            d.run(ActionKind::Reset, json!({})),
             [State::Resetting, State::Idle]
         );
         assert!(d.error().is_none());
     }
 
     #[test]
-    fn bad_transition_delay_is_refused_at_build() {
-        let mut properties = Map::new();
-        properties.insert("category".into(), "simulator".into());
-        properties.insert("type".into(), "dummy".into());
-        properties.insert("transition_delay".into(), "soon".into());
-        let spec = ComponentSpec::from_properties(properties).unwrap();
-        assert!(DummyKind.build(&spec).is_err());
+    fn bad_transition_delays_are_refused_at_build() {
+        for delay in [json!("soon"), json!(-1), json!(1e9)] {
+            let error = Harness::typed(DummyKind, json!({ "transition_delay": delay }))
+                .err()
+                .unwrap_or_else(|| panic!("{delay} was accepted"));
+            assert_eq!(error.code, ErrorCode::InvalidParameters);
+            assert!(
+                error.message.contains("transition_delay"),
+                "{}",
+                error.message
+            );
+        }
+        let d = Harness::typed(DummyKind, json!({"transition_delay": null})).unwrap();
+        assert_eq!(d.status()["properties"]["transition_delay"], Value::Null);
+    }
+
+    #[test]
+    fn chaos_panics_or_fails_once_running() {
+        let mut d = dummy(0.0);
+        assert_eq!(
+            d.run(ActionKind::Start, json!({"chaos": "fail"})),
+            [State::Starting, State::Running, State::Error]
+        );
+        assert_eq!(d.error().map(|e| e.code), Some(ErrorCode::Failed));
+        d.run(ActionKind::Reset, json!({}));
+        assert_eq!(
+            d.run(ActionKind::Start, json!({"chaos": "panic"})),
+            [State::Starting, State::Running, State::Error]
+        );
+        assert_eq!(d.error().map(|e| e.code), Some(ErrorCode::Crashed));
+        assert_eq!(
+            d.run(ActionKind::Reset, json!({})),
+            [State::Resetting, State::Idle],
+            "reset rebuilds a crashed instance"
+        );
     }
 
     #[test]
     fn status_json_is_what_villasweb_reads() {
-        let d = driver(0.0);
-        let status = |d: &Driver| -> Value {
-            serde_json::from_slice(&d.status_json(d.state(), None, Default::default())).unwrap()
-        };
-        let body = status(&d);
+        let mut d = dummy(0.0);
+        let body = d.status();
         assert_eq!(body["status"]["state"], "idle");
         assert!(body["schema"]["start"]["properties"]["runtime"].is_object());
         assert!(body["status"].get("error").is_none());
@@ -454,17 +443,44 @@ mod tests {
         assert_eq!(body.get("model"), Some(&Value::Null));
         assert_eq!(body.get("results"), Some(&Value::Null));
         assert!(body.get("components").is_none());
-        let mut d = d;
-        let mut start = action(ActionKind::Start, json!({}));
+        let mut start = villas_sdk::Action::new(ActionKind::Start);
         start.model = Some(json!({"type": "url", "url": "http://m"}));
-        run(&mut d, start);
-        let body = status(&d);
+        d.handle(&start).unwrap();
+        d.settle();
+        let body = d.status();
         assert_eq!(body["model"]["url"], "http://m");
         assert_eq!(body["results"], Value::Null);
         // A refused start changes nothing.
-        let mut refused = action(ActionKind::Start, json!({}));
+        let mut refused = villas_sdk::Action::new(ActionKind::Start);
         refused.results = Some(json!({"url": "http://r"}));
-        run(&mut d, refused);
-        assert_eq!(status(&d)["results"], Value::Null);
+        assert!(d.handle(&refused).is_err());
+        assert_eq!(d.status()["results"], Value::Null);
+    }
+
+    #[test]
+    fn the_published_start_schema_is_the_one_villasweb_draws() {
+        let kind = DummyKind.into_kind();
+        villas_sdk::testing::check_villasweb_schemas(kind.as_ref()).unwrap();
+        assert_eq!(
+            Value::Object(kind.schemas()),
+            json!({"start": {
+                "$schema": "http://json-schema.org/draft-07/schema",
+                "type": "object",
+                "default": {},
+                "properties": {
+                    "runtime": {
+                        "description": "The run time of the simulation in seconds; absent: run until stopped",
+                        "type": "number",
+                        "minimum": 0,
+                        "examples": [3.0]
+                    },
+                    "chaos": {
+                        "description": "Chaos testing only: make the run crash (panic) or fail as soon as it is running",
+                        "type": "string",
+                        "enum": ["panic", "fail"]
+                    }
+                }
+            }})
+        );
     }
 }

@@ -1,5 +1,7 @@
-//! The `generic` simulator: runs an executable as a child process per
-//! `start` (the reference's most used kind, hardened).
+//! # villas-kind-generic
+//!
+//! The `simulator`/`generic` kind: runs an executable as a child process
+//! per `start` (the reference's most used kind, hardened).
 //!
 //! Properties: `whitelist` (regular expressions; no whitelist, no
 //! start), `shell` (`true` allows
@@ -45,7 +47,9 @@ pub mod transfer;
 
 use process::{LiveGroups, Spawned};
 use regex::Regex;
-use serde_json::{json, Map, Value};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
@@ -53,14 +57,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
 use transfer::{ModelSource, ResultsTarget, TransferError};
-use villas_sdk::{
-    Action, ActionKind, Component, ComponentSpec, Context, ErrorCode, ErrorInfo, Kind, State,
-    TaskOutput, TimerToken,
-};
-
-/// The environment variables a child inherits by default.
-const DEFAULT_ENVIRONMENT_ALLOW: [&str; 7] =
-    ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME"];
+use villas_sdk::typed::{Actions, Ctx, TypedComponent, TypedKind};
+use villas_sdk::{Action, ComponentSpec, ErrorCode, ErrorInfo, State, TimerId};
 
 /// The `simulator`/`generic` kind.
 #[derive(Debug, Default, Clone)]
@@ -69,105 +67,55 @@ pub struct GenericKind {
     groups: LiveGroups,
 }
 
-impl Kind for GenericKind {
-    fn category(&self) -> &'static str {
-        "simulator"
-    }
-
-    fn type_name(&self) -> &'static str {
-        "generic"
-    }
-
-    fn schemas(&self) -> Map<String, Value> {
-        let mut schemas = Map::new();
-        schemas.insert(
-            "start".into(),
-            json!({
-                "$schema": "http://json-schema.org/draft-07/schema",
-                "type": "object",
-                "required": ["executable"],
-                "properties": {
-                    "executable": {
-                        "type": "string", "minLength": 1,
-                        "title": "Executable (absolute path, or a name looked up in PATH); must match the whitelist",
-                        "examples": ["/usr/bin/villas-node"]
-                    },
-                    "argv": {
-                        "type": "array", "title": "Arguments (%PATH% is replaced by the model's path)",
-                        "items": {"type": ["string", "number", "boolean"]},
-                        "default": []
-                    },
-                    "working_directory": {"type": "string", "title": "Working directory (relative: inside the run directory)"},
-                    "environment": {
-                        "type": "object", "title": "Environment variables",
-                        "additionalProperties": {"type": ["string", "number", "boolean"]}
-                    },
-                    "shell": {"type": "boolean", "title": "Run through /bin/sh -c (only if the component allows it)", "default": false},
-                    "stdout_logfile": {"type": "string", "title": "Log file of stdout and stderr (relative: inside the run directory)"}
-                },
-                "additionalProperties": false
-            }),
-        );
-        schemas
-    }
-
-    fn build(&self, spec: &ComponentSpec) -> Result<Box<dyn Component>, ErrorInfo> {
-        Ok(Box::new(self.instance(spec)?))
-    }
-
-    fn drain(&self, grace: Duration) {
-        self.groups.terminate_all(grace);
-    }
+/// The generic simulator's own properties.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct GenericProperties {
+    /// Regular expressions an executable must match, each at the start of
+    /// the text (Python's `re.match`); no whitelist, no start.
+    #[serde(default)]
+    pub whitelist: Vec<String>,
+    /// Whether `start` may ask for `shell: true` (`/bin/sh -c`).
+    #[serde(default)]
+    pub shell: bool,
+    /// Seconds between SIGTERM and SIGKILL on `stop`.
+    #[serde(default = "default_stop_grace")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub stop_grace: f64,
+    /// The names of the daemon's environment variables a child inherits.
+    #[serde(default = "default_environment_allow")]
+    pub environment_allow: Vec<String>,
 }
 
-impl GenericKind {
-    /// One generic simulator from its properties, checked.
-    fn instance(&self, spec: &ComponentSpec) -> Result<Generic, ErrorInfo> {
-        let properties = &spec.properties;
-        let whitelist = match properties.get("whitelist") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(patterns)) => patterns
-                .iter()
-                .map(|p| {
-                    let text = p.as_str().ok_or_else(|| {
-                        invalid("property whitelist must be a list of regular expressions")
-                    })?;
-                    // Anchored at the start only, as Python's `re.match`.
-                    Regex::new(&format!("^(?:{text})"))
-                        .map_err(|e| invalid(format!("property whitelist: {text:?}: {e}")))
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => {
-                return Err(invalid(
-                    "property whitelist must be a list of regular expressions",
-                ))
-            }
-        };
-        let shell_allowed = match properties.get("shell") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(allowed)) => *allowed,
-            Some(_) => return Err(invalid("property shell must be true or false")),
-        };
-        let grace = match properties.get("stop_grace") {
-            None | Some(Value::Null) => 5.0,
-            Some(value) => value
-                .as_f64()
-                .filter(|g| g.is_finite() && (0.0..=3600.0).contains(g))
-                .ok_or_else(|| invalid("property stop_grace must be seconds between 0 and 3600"))?,
-        };
-        let environment_allow = match properties.get("environment_allow") {
-            None | Some(Value::Null) => DEFAULT_ENVIRONMENT_ALLOW.map(str::to_owned).to_vec(),
-            Some(Value::Array(names)) => names
-                .iter()
-                .map(|n| n.as_str().map(str::to_owned))
-                .collect::<Option<_>>()
-                .ok_or_else(|| invalid("property environment_allow must be a list of names"))?,
-            Some(_) => {
-                return Err(invalid(
-                    "property environment_allow must be a list of names",
-                ))
-            }
-        };
+fn default_stop_grace() -> f64 {
+    5.0
+}
+
+fn default_environment_allow() -> Vec<String> {
+    ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+impl TypedKind for GenericKind {
+    const CATEGORY: &'static str = "simulator";
+    const TYPE_NAME: &'static str = "generic";
+    type Properties = GenericProperties;
+    type Component = Generic;
+
+    fn build(
+        &self,
+        spec: &ComponentSpec,
+        properties: GenericProperties,
+    ) -> Result<Generic, ErrorInfo> {
+        let whitelist = properties
+            .whitelist
+            .iter()
+            .map(|text| {
+                // Anchored at the start only, as Python's `re.match`.
+                Regex::new(&format!("^(?:{text})"))
+                    .map_err(|e| invalid(format!("property whitelist: {text:?}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
         let base_dir = spec.data_dir().map_or_else(
             || {
                 std::env::temp_dir()
@@ -179,9 +127,9 @@ impl GenericKind {
         Ok(Generic {
             uuid: spec.uuid().to_owned(),
             whitelist,
-            shell_allowed,
-            grace: Duration::from_secs_f64(grace),
-            environment_allow,
+            shell_allowed: properties.shell,
+            grace: Duration::from_secs_f64(properties.stop_grace),
+            environment_allow: properties.environment_allow,
             base_dir,
             groups: self.groups.clone(),
             run: None,
@@ -193,20 +141,114 @@ impl GenericKind {
             last_run_dir: None,
         })
     }
+
+    fn drain(&self, grace: Duration) {
+        self.groups.terminate_all(grace);
+    }
 }
 
 fn invalid(message: impl Into<String>) -> ErrorInfo {
     ErrorInfo::new(ErrorCode::InvalidParameters, message)
 }
 
-/// `start`'s parameters, checked.
-#[derive(Debug)]
-struct StartParams {
-    program: PathBuf,
-    args: Vec<String>,
+fn failed(message: impl Into<String>) -> ErrorInfo {
+    ErrorInfo::new(ErrorCode::Failed, message)
+}
+
+// `start` parameters (published as `schema.start`, what VILLASweb draws
+// its start form from: the titles are the form's).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct StartParameters {
+    #[schemars(
+        title = "Executable (absolute path, or a name looked up in PATH); must match the whitelist",
+        length(min = 1),
+        extend("examples" = ["/usr/bin/villas-node"])
+    )]
+    executable: String,
+    #[serde(default)]
+    #[schemars(
+        title = "Arguments (%PATH% is replaced by the model's path)",
+        extend("default" = [])
+    )]
+    argv: Vec<Scalar>,
+    #[schemars(title = "Working directory (relative: inside the run directory)")]
     working_directory: Option<String>,
-    environment: BTreeMap<String, OsString>,
+    #[schemars(title = "Environment variables")]
+    environment: Option<BTreeMap<String, Scalar>>,
+    #[serde(default)]
+    #[schemars(title = "Run through /bin/sh -c (only if the component allows it)")]
+    shell: bool,
+    #[schemars(title = "Log file of stdout and stderr (relative: inside the run directory)")]
     stdout_logfile: Option<String>,
+}
+
+/// A string, number or boolean, passed on as text (argv, environment).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    /// A string.
+    Text(String),
+    /// A number, as JSON writes it.
+    Number(serde_json::Number),
+    /// `true` or `false`.
+    Bool(bool),
+}
+
+impl JsonSchema for Scalar {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Scalar".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": ["string", "number", "boolean"]})
+    }
+}
+
+impl Scalar {
+    fn into_text(self) -> String {
+        match self {
+            Scalar::Text(text) => text,
+            Scalar::Number(number) => number.to_string(),
+            Scalar::Bool(value) => value.to_string(),
+        }
+    }
+}
+
+/// What to run, checked: executable resolved and whitelisted, environment
+/// built.
+#[derive(Debug)]
+struct Launch {
+    /// The resolved executable, or `/bin/sh` in shell mode.
+    program: PathBuf,
+    /// Its arguments (`%PATH%` still to be replaced by the model's path).
+    args: Vec<String>,
+    /// As given (relative: inside the run directory).
+    working_directory: Option<String>,
+    /// The child's whole environment but the run's own variables.
+    environment: BTreeMap<String, OsString>,
+    /// As given (relative: inside the run directory).
+    stdout_logfile: Option<String>,
+}
+
+/// A `start` that passed every check (before the state changed): what the
+/// run needs, parsed once.
+#[derive(Debug)]
+struct AdmittedStart {
+    /// What to run.
+    launch: Launch,
+    /// Where the model comes from, if the action names one.
+    model: Option<ModelSource>,
+    /// Where results go, if the action names a URL.
+    results: Option<ResultsTarget>,
+    /// The action's `model`, published as the reference does.
+    model_json: Option<Value>,
+    /// The action's `results`, published as the reference does.
+    results_json: Option<Value>,
 }
 
 /// One run.
@@ -219,13 +261,16 @@ struct Run {
     /// The child's pid (= process group), once spawned.
     pid: Option<i32>,
     /// What to run, until it is spawned.
-    params: Option<StartParams>,
+    launch: Option<Launch>,
     /// Where results go.
     results: Option<ResultsTarget>,
+    /// The SIGKILL deadline of a `stop`, cancelled when the child exits.
+    kill: Option<TimerId>,
 }
 
 /// What a task of a run hands back.
-enum RunEvent {
+#[derive(Debug)]
+pub enum RunEvent {
     /// The model was downloaded (or not).
     ModelReady(u64, Result<PathBuf, TransferError>),
     /// The child was reaped.
@@ -234,17 +279,28 @@ enum RunEvent {
     Uploaded(u64, Result<(), TransferError>),
 }
 
+/// The generic simulator's timer: the SIGKILL deadline of a `stop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KillDeadline;
+
 /// One generic simulator.
 #[derive(Debug)]
 pub struct Generic {
+    /// For log lines and the child's `VILLAS_COMPONENT_UUID`.
     uuid: String,
+    /// Property `whitelist`, compiled (anchored at the start).
     whitelist: Vec<Regex>,
+    /// Property `shell`.
     shell_allowed: bool,
+    /// Property `stop_grace`.
     grace: Duration,
+    /// Property `environment_allow`.
     environment_allow: Vec<String>,
     /// The component's data directory (runs live below it).
     base_dir: PathBuf,
+    /// The kind's record of live process groups (see [`GenericKind`]).
     groups: LiveGroups,
+    /// The run in progress.
     run: Option<Run>,
     /// Runs started so far (run ids).
     runs: u64,
@@ -252,79 +308,82 @@ pub struct Generic {
     return_code: Option<i32>,
     /// The signal that ended the last run.
     signal: Option<String>,
-    /// The last `start`'s `model` and `results`, published as the
-    /// reference does.
+    /// The last `start`'s `model`, published as the reference does.
     model: Option<Value>,
+    /// The last `start`'s `results`, published as the reference does.
     results: Option<Value>,
     /// The last run's directory (its log file is there).
     last_run_dir: Option<PathBuf>,
 }
 
 impl Generic {
-    /// Checks `start`'s parameters: executable resolved and whitelisted,
-    /// shell only where allowed.
-    fn check_start(&self, action: &Action) -> Result<StartParams, ErrorInfo> {
-        let p = &action.parameters;
-        let executable = p
-            .get("executable")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid("start needs parameter executable (a string)"))?;
-        let args: Vec<String> = match p.get("argv") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(scalar_text)
-                .collect::<Option<_>>()
-                .ok_or_else(|| invalid("argv must be a list of strings"))?,
-            Some(_) => return Err(invalid("argv must be a list of strings")),
+    /// Checks a `start` before the state changes: executable resolved and
+    /// whitelisted, shell only where allowed, `model` and `results`
+    /// readable.
+    fn check_start(
+        &self,
+        start: StartParameters,
+        action: &Action,
+    ) -> Result<AdmittedStart, ErrorInfo> {
+        let model = action
+            .model
+            .as_ref()
+            .map(|model| ModelSource::parse(model).map_err(|e| invalid(e.to_string())))
+            .transpose()?;
+        let results = match &action.results {
+            Some(results) => ResultsTarget::parse(results).map_err(|e| invalid(e.to_string()))?,
+            None => None,
         };
+        Ok(AdmittedStart {
+            launch: self.check_launch(start)?,
+            model,
+            results,
+            model_json: action.model.clone(),
+            results_json: action.results.clone(),
+        })
+    }
+
+    /// What `start`'s parameters ask to run, checked.
+    fn check_launch(&self, start: StartParameters) -> Result<Launch, ErrorInfo> {
+        let executable = start.executable;
+        let args: Vec<String> = start.argv.into_iter().map(Scalar::into_text).collect();
         let mut environment = BTreeMap::new();
         for name in &self.environment_allow {
             if let Some(value) = std::env::var_os(name) {
                 environment.insert(name.clone(), value);
             }
         }
-        if let Some(Value::Object(given)) = p.get("environment") {
-            for (name, value) in given {
-                let text = scalar_text(value)
-                    .ok_or_else(|| invalid(format!("environment {name:?} must be a string")))?;
-                if name.is_empty() || name.contains(['=', '\0']) || text.contains('\0') {
-                    return Err(invalid(format!(
-                        "environment variable {name:?} is not valid"
-                    )));
-                }
-                environment.insert(name.clone(), text.into());
+        for (name, value) in start.environment.unwrap_or_default() {
+            let text = value.into_text();
+            if name.is_empty() || name.contains(['=', '\0']) || text.contains('\0') {
+                return Err(invalid(format!(
+                    "environment variable {name:?} is not valid"
+                )));
             }
+            environment.insert(name, text.into());
         }
-        let shell = p.get("shell").and_then(Value::as_bool).unwrap_or(false);
-        let (program, args) = if shell {
+        let (program, args) = if start.shell {
             if !self.shell_allowed {
                 return Err(ErrorInfo::new(
                     ErrorCode::InvalidParameters,
                     "shell execution is not allowed for this simulator (property shell is not true)",
                 ));
             }
-            self.check_whitelisted(executable, None)?;
-            let mut all = vec!["-c".to_owned(), executable.to_owned(), "sh".to_owned()];
+            self.check_whitelisted(&executable, None)?;
+            let mut all = vec!["-c".to_owned(), executable, "sh".to_owned()];
             all.extend(args);
             (PathBuf::from("/bin/sh"), all)
         } else {
-            let resolved = resolve(executable, environment.get("PATH"))?;
-            self.check_whitelisted(executable, Some(&resolved))?;
+            let resolved = resolve(&executable, environment.get("PATH"))?;
+            self.check_whitelisted(&executable, Some(&resolved))?;
             (resolved, args)
         };
-        Ok(StartParams {
+        Ok(Launch {
             program,
             args,
-            working_directory: p
-                .get("working_directory")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            working_directory: start.working_directory,
             environment,
-            stdout_logfile: p
-                .get("stdout_logfile")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            stdout_logfile: start.stdout_logfile,
         })
     }
 
@@ -353,11 +412,11 @@ impl Generic {
     }
 
     /// Spawns the child of the current run.
-    fn launch(&mut self, ctx: &mut Context<'_>, model: Option<&Path>) -> Result<(), ErrorInfo> {
+    fn launch(&mut self, ctx: &mut Ctx<'_, Self>, model: Option<&Path>) -> Result<(), ErrorInfo> {
         let Some(run) = self.run.as_mut() else {
             return Ok(());
         };
-        let Some(mut params) = run.params.take() else {
+        let Some(mut params) = run.launch.take() else {
             return Ok(());
         };
         if let Some(model) = model {
@@ -412,7 +471,7 @@ impl Generic {
     }
 
     /// The run ended well: upload results if asked, then `idle`.
-    fn finish(&mut self, ctx: &mut Context<'_>) -> Result<(), ErrorInfo> {
+    fn finish(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
         let Some(run) = self.run.as_mut() else {
             return ctx.transition(State::Idle);
         };
@@ -434,11 +493,14 @@ impl Generic {
 
     fn exited(
         &mut self,
-        ctx: &mut Context<'_>,
+        ctx: &mut Ctx<'_, Self>,
         status: std::io::Result<ExitStatus>,
     ) -> Result<(), ErrorInfo> {
         if let Some(run) = self.run.as_mut() {
             run.pid = None;
+            if let Some(kill) = run.kill.take() {
+                ctx.cancel(kill);
+            }
         }
         let status =
             status.map_err(|e| failed(format!("cannot wait for the child process: {e}")))?;
@@ -477,18 +539,77 @@ impl Generic {
             _ => Ok(()),
         }
     }
-}
 
-fn failed(message: impl Into<String>) -> ErrorInfo {
-    ErrorInfo::new(ErrorCode::Failed, message)
-}
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>, start: AdmittedStart) -> Result<(), ErrorInfo> {
+        self.runs += 1;
+        self.return_code = None;
+        self.signal = None;
+        self.model = start.model_json;
+        self.results = start.results_json;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let dir = self
+            .base_dir
+            .join("runs")
+            .join(format!("{stamp}-{}", self.runs));
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            failed(format!(
+                "cannot create the run directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let id = self.runs;
+        self.last_run_dir = Some(dir.clone());
+        self.run = Some(Run {
+            id,
+            dir: dir.clone(),
+            pid: None,
+            launch: Some(start.launch),
+            results: start.results,
+            kill: None,
+        });
+        match start.model {
+            Some(source) => {
+                ctx.spawn(async move {
+                    RunEvent::ModelReady(id, transfer::download(source, dir.join("model")).await)
+                });
+                Ok(())
+            }
+            None => self.launch(ctx, None),
+        }
+    }
 
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+    fn stop(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        let pid = self.pid();
+        match (pid, self.run.as_mut()) {
+            (Some(pid), Some(run)) => {
+                tracing::info!(uuid = %self.uuid, pid, grace = ?self.grace, "stopping the child process (SIGTERM)");
+                process::terminate(pid);
+                run.kill = Some(ctx.schedule(self.grace, KillDeadline));
+                Ok(())
+            }
+            _ => {
+                self.run = None;
+                ctx.transition(State::Idle)
+            }
+        }
+    }
+
+    fn pause(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| failed("no child process is running"))?;
+        process::signal_group(pid, nix::sys::signal::Signal::SIGTSTP);
+        ctx.transition(State::Paused)
+    }
+
+    fn resume(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| failed("no child process is running"))?;
+        process::signal_group(pid, nix::sys::signal::Signal::SIGCONT);
+        ctx.transition(State::Running)
     }
 }
 
@@ -539,109 +660,19 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Timers above this one are SIGKILL deadlines of a `stop`, one per run.
-const KILL_BASE: TimerToken = 1_000;
+impl TypedComponent for Generic {
+    type Timer = KillDeadline;
+    type Output = RunEvent;
 
-impl Component for Generic {
-    fn actions(&self) -> &'static [ActionKind] {
-        &[
-            ActionKind::Start,
-            ActionKind::Stop,
-            ActionKind::Pause,
-            ActionKind::Resume,
-        ]
+    fn actions(actions: &mut Actions<Self>) {
+        actions
+            .start_checked(Self::check_start, Self::start)
+            .stop(Self::stop)
+            .pause(Self::pause)
+            .resume(Self::resume);
     }
 
-    fn admit(&self, _spec: &ComponentSpec, action: &Action) -> Result<(), ErrorInfo> {
-        if action.kind == ActionKind::Start {
-            self.check_start(action)?;
-            if let Some(model) = &action.model {
-                ModelSource::parse(model).map_err(|e| invalid(e.to_string()))?;
-            }
-            if let Some(results) = &action.results {
-                ResultsTarget::parse(results).map_err(|e| invalid(e.to_string()))?;
-            }
-        }
-        Ok(())
-    }
-
-    fn start(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
-        let params = self.check_start(action)?;
-        self.runs += 1;
-        self.return_code = None;
-        self.signal = None;
-        self.model = action.model.clone();
-        self.results = action.results.clone();
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let dir = self
-            .base_dir
-            .join("runs")
-            .join(format!("{stamp}-{}", self.runs));
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            failed(format!(
-                "cannot create the run directory {}: {e}",
-                dir.display()
-            ))
-        })?;
-        let results = match &action.results {
-            Some(results) => ResultsTarget::parse(results).map_err(|e| invalid(e.to_string()))?,
-            None => None,
-        };
-        let id = self.runs;
-        self.last_run_dir = Some(dir.clone());
-        self.run = Some(Run {
-            id,
-            dir: dir.clone(),
-            pid: None,
-            params: Some(params),
-            results,
-        });
-        match &action.model {
-            Some(model) => {
-                let source = ModelSource::parse(model).map_err(|e| invalid(e.to_string()))?;
-                ctx.spawn(async move {
-                    RunEvent::ModelReady(id, transfer::download(source, dir.join("model")).await)
-                });
-                Ok(())
-            }
-            None => self.launch(ctx, None),
-        }
-    }
-
-    fn stop(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
-        match (self.pid(), self.run.as_ref()) {
-            (Some(pid), Some(run)) => {
-                tracing::info!(uuid = %self.uuid, pid, grace = ?self.grace, "stopping the child process (SIGTERM)");
-                process::terminate(pid);
-                ctx.schedule(self.grace, KILL_BASE + run.id);
-                Ok(())
-            }
-            _ => {
-                self.run = None;
-                ctx.transition(State::Idle)
-            }
-        }
-    }
-
-    fn pause(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
-        let pid = self
-            .pid()
-            .ok_or_else(|| failed("no child process is running"))?;
-        process::signal_group(pid, nix::sys::signal::Signal::SIGTSTP);
-        ctx.transition(State::Paused)
-    }
-
-    fn resume(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
-        let pid = self
-            .pid()
-            .ok_or_else(|| failed("no child process is running"))?;
-        process::signal_group(pid, nix::sys::signal::Signal::SIGCONT);
-        ctx.transition(State::Running)
-    }
-
-    fn reset(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
+    fn reset(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
         if let Some(pid) = self.pid() {
             tracing::info!(uuid = %self.uuid, pid, "reset: killing the child process group");
             process::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
@@ -650,9 +681,11 @@ impl Component for Generic {
         ctx.transition(State::Idle)
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<'_>, token: TimerToken) -> Result<(), ErrorInfo> {
-        let current = self.run.as_ref().map(|r| KILL_BASE + r.id);
-        if ctx.state() == State::Stopping && current == Some(token) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _: KillDeadline) -> Result<(), ErrorInfo> {
+        if let Some(run) = self.run.as_mut() {
+            run.kill = None;
+        }
+        if ctx.state() == State::Stopping {
             if let Some(pid) = self.pid() {
                 tracing::warn!(uuid = %self.uuid, pid, grace = ?self.grace, "the child process ignored SIGTERM; killing it");
                 process::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
@@ -661,12 +694,9 @@ impl Component for Generic {
         Ok(())
     }
 
-    fn on_task(&mut self, ctx: &mut Context<'_>, output: TaskOutput) -> Result<(), ErrorInfo> {
-        let Ok(event) = output.downcast::<RunEvent>() else {
-            return Ok(());
-        };
+    fn on_task(&mut self, ctx: &mut Ctx<'_, Self>, event: RunEvent) -> Result<(), ErrorInfo> {
         let current = self.run.as_ref().map(|r| r.id);
-        match *event {
+        match event {
             RunEvent::ModelReady(id, result) if Some(id) == current => match result {
                 Ok(path) if ctx.state() == State::Starting => self.launch(ctx, Some(&path)),
                 Ok(_) => Ok(()),
@@ -723,20 +753,28 @@ impl Component for Generic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+    use villas_sdk::testing::Harness;
+    use villas_sdk::ActionKind;
 
     fn generic(whitelist: &[&str]) -> Generic {
-        let properties = json!({"category": "simulator", "type": "generic", "whitelist": whitelist, "shell": true});
-        let spec =
-            ComponentSpec::from_properties(properties.as_object().cloned().unwrap()).unwrap();
-        GenericKind::default().instance(&spec).unwrap()
+        let own = json!({"whitelist": whitelist, "shell": true});
+        let mut properties = own.as_object().cloned().unwrap();
+        properties.insert("category".into(), "simulator".into());
+        properties.insert("type".into(), "generic".into());
+        let spec = ComponentSpec::from_properties(properties).unwrap();
+        let own: GenericProperties = serde_json::from_value(own).unwrap();
+        GenericKind::default().build(&spec, own).unwrap()
     }
 
     fn start(generic: &Generic, parameters: Value) -> Result<PathBuf, String> {
-        let action = Action::new(ActionKind::Start)
+        let action = Action::new(villas_sdk::ActionKind::Start)
             .with_parameters(parameters.as_object().cloned().unwrap());
+        let start: StartParameters =
+            serde_json::from_value(parameters).map_err(|e| e.to_string())?;
         generic
-            .check_start(&action)
-            .map(|p| p.program)
+            .check_start(start, &action)
+            .map(|admitted| admitted.launch.program)
             .map_err(|e| e.message)
     }
 
@@ -792,5 +830,158 @@ mod tests {
         assert!(parent.contains("`..`"), "{parent}");
         let missing = start(&g, json!({"executable": "/usr/bin/no-such-tool"})).unwrap_err();
         assert!(missing.contains("not found"), "{missing}");
+    }
+
+    #[test]
+    fn bad_properties_are_refused_naming_the_property() {
+        for (properties, needle) in [
+            (json!({"whitelist": "^/bin/sh$"}), "whitelist"),
+            (json!({"whitelist": ["("]}), "whitelist"),
+            (json!({"stop_grace": 3601}), "stop_grace"),
+            (json!({"shell": "yes"}), "shell"),
+            (json!({"environment_allow": [1]}), "environment_allow"),
+        ] {
+            let error = Harness::typed(GenericKind::default(), properties.clone())
+                .err()
+                .unwrap_or_else(|| panic!("{properties} was accepted"));
+            assert_eq!(error.code, ErrorCode::InvalidParameters, "{properties}");
+            assert!(
+                error.message.contains(needle),
+                "{properties}: {}",
+                error.message
+            );
+        }
+    }
+
+    #[test]
+    fn the_published_start_schema_is_the_one_villasweb_draws() {
+        let kind = GenericKind::default().into_kind();
+        villas_sdk::testing::check_villasweb_schemas(kind.as_ref()).unwrap();
+        let scalar = json!({"type": ["string", "number", "boolean"]});
+        assert_eq!(
+            Value::Object(kind.schemas()),
+            json!({"start": {
+                "$schema": "http://json-schema.org/draft-07/schema",
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["executable"],
+                "properties": {
+                    "executable": {
+                        "type": "string",
+                        "minLength": 1,
+                        "title": "Executable (absolute path, or a name looked up in PATH); must match the whitelist",
+                        "examples": ["/usr/bin/villas-node"]
+                    },
+                    "argv": {
+                        "type": "array",
+                        "title": "Arguments (%PATH% is replaced by the model's path)",
+                        "items": scalar,
+                        "default": []
+                    },
+                    "working_directory": {
+                        "type": "string",
+                        "title": "Working directory (relative: inside the run directory)"
+                    },
+                    "environment": {
+                        "type": "object",
+                        "title": "Environment variables",
+                        "additionalProperties": scalar
+                    },
+                    "shell": {
+                        "type": "boolean",
+                        "title": "Run through /bin/sh -c (only if the component allows it)",
+                        "default": false
+                    },
+                    "stdout_logfile": {
+                        "type": "string",
+                        "title": "Log file of stdout and stderr (relative: inside the run directory)"
+                    }
+                }
+            }})
+        );
+    }
+
+    /// A generic simulator whose runs live in a temporary directory.
+    fn lab(whitelist: &[&str]) -> (Harness, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let properties = json!({"category": "simulator", "type": "generic",
+                                "whitelist": whitelist, "stop_grace": 5});
+        let mut spec =
+            ComponentSpec::from_properties(properties.as_object().cloned().unwrap()).unwrap();
+        spec.set_data_dir(Some(dir.path().to_owned()));
+        let harness = Harness::from_spec(GenericKind::default().into_kind(), spec).unwrap();
+        (harness, dir)
+    }
+
+    /// Completes the run's tasks until the simulator is in `state`.
+    async fn until(h: &mut Harness, state: State) {
+        let wait = async {
+            while h.state() != state {
+                assert!(h.next_task().await, "no task left, in {}", h.state());
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), wait)
+            .await
+            .unwrap_or_else(|_| panic!("not {state} in time"));
+    }
+
+    #[tokio::test]
+    async fn a_run_that_exits_with_zero_goes_back_to_idle() {
+        let (mut h, _dir) = lab(&["^/usr/bin/true$"]);
+        h.act(ActionKind::Start, json!({"executable": "/usr/bin/true"}))
+            .unwrap();
+        until(&mut h, State::Idle).await;
+        assert_eq!(
+            h.states(),
+            [
+                State::Starting,
+                State::Running,
+                State::Stopping,
+                State::Idle
+            ]
+        );
+        assert_eq!(h.status()["status"]["return_code"], 0);
+    }
+
+    #[tokio::test]
+    async fn a_run_that_exits_with_another_code_is_an_error() {
+        let (mut h, _dir) = lab(&["^/usr/bin/false$"]);
+        h.act(ActionKind::Start, json!({"executable": "/usr/bin/false"}))
+            .unwrap();
+        until(&mut h, State::Error).await;
+        let error = h.error().unwrap();
+        assert_eq!(error.code, ErrorCode::Failed);
+        assert_eq!(error.details["return_code"], 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_start_keeps_the_state_and_spawns_nothing() {
+        let (mut h, _dir) = lab(&["^/usr/bin/true$"]);
+        let error = h
+            .act(ActionKind::Start, json!({"executable": "/usr/bin/id"}))
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidParameters);
+        assert_eq!(h.states(), [State::Idle]);
+        assert_eq!(h.pending_tasks(), 0);
+    }
+
+    #[tokio::test]
+    async fn stop_cancels_the_kill_deadline_once_the_child_is_gone() {
+        let (mut h, _dir) = lab(&["^/usr/bin/sleep$"]);
+        h.act(
+            ActionKind::Start,
+            json!({"executable": "/usr/bin/sleep", "argv": [30]}),
+        )
+        .unwrap();
+        assert_eq!(h.state(), State::Running);
+        h.act(ActionKind::Stop, json!({})).unwrap();
+        let [(_, grace)] = h.pending_timers()[..] else {
+            panic!("no kill deadline: {:?}", h.pending_timers())
+        };
+        assert_eq!(grace, Duration::from_secs(5));
+        // SIGTERM ends `sleep`: the run is over, its deadline with it.
+        until(&mut h, State::Idle).await;
+        assert_eq!(h.pending_timers(), [], "the kill deadline outlived the run");
+        assert_eq!(h.status()["status"]["signal_name"], "SIGTERM");
     }
 }
