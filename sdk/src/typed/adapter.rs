@@ -48,11 +48,6 @@ impl<K: TypedKind> Typed<K> {
             properties: PropertiesSchema::of::<K::Properties>(),
         }
     }
-
-    /// The typed kind.
-    pub fn kind(&self) -> &K {
-        &self.kind
-    }
 }
 
 impl<K: TypedKind> Kind for Typed<K> {
