@@ -381,15 +381,19 @@ mod tests {
             Some(ErrorCode::InvalidParameters)
         );
         assert_eq!(
+            d.run(ActionKind::Reset, json!({})),
+            [State::Resetting, State::Idle]
+        );
+        assert!(d.error().is_none());
+        assert_eq!(
             d.run(ActionKind::Start, json!({"runtime": null})),
             [State::Error],
             "an optional parameter is not null"
         );
         assert_eq!(
-            d.run(ActionKind::Reset, json!({})),
-            [State::Resetting, State::Idle]
+            d.error().map(|e| e.details["path"].clone()),
+            Some(json!("/runtime"))
         );
-        assert!(d.error().is_none());
     }
 
     #[test]
