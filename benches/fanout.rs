@@ -132,7 +132,7 @@ fn bench_parse_body(c: &mut Criterion) {
 }
 
 fn kind(category: &str, type_name: &str) -> Arc<dyn Kind> {
-    villas_actors::builtin_kinds()
+    villas_controller::builtin_kinds()
         .into_iter()
         .find(|k| k.category() == category && k.type_name() == type_name)
         .unwrap_or_else(|| panic!("kind {category}/{type_name} not built in"))

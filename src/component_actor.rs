@@ -17,13 +17,14 @@ use crate::supervisor::{self, ChildEvent, ChildEventKind, GiveUp, Outcome, Resta
 use actix::prelude::*;
 use indexmap::IndexMap;
 use serde_json::Map;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use villas_sdk::protocol::{unix_now, ActionError, HostInfo};
 use villas_sdk::{
     Action, ActionKind, ComponentSpec, Driver, Effect, ErrorCode, ErrorInfo, Headers, ManagerOps,
-    State, StatusExtra,
+    State, StatusExtra, TimerId,
 };
 
 /// What every component actor shares.
@@ -105,6 +106,9 @@ pub struct IcActor {
     children: Option<Children>,
     /// Reused buffer for the driver's effects.
     effects: Vec<Effect>,
+    /// The kind's pending timers, so that a cancelled one is dropped
+    /// rather than kept until it would have fired.
+    timers: HashMap<TimerId, SpawnHandle>,
     /// The last state published, to log transitions once.
     published: State,
     /// Where failures, finished runs and operator resets are reported.
@@ -186,6 +190,7 @@ impl IcActor {
             env: env.clone(),
             children,
             effects: Vec::new(),
+            timers: HashMap::new(),
             published: State::Idle,
             supervisor,
             last_start: None,
@@ -312,17 +317,18 @@ impl IcActor {
                         actor.apply(ctx);
                     }));
                 }
-                Effect::Schedule {
-                    after,
-                    token,
-                    generation,
-                } => {
-                    ctx.run_later(after, move |actor, ctx| {
-                        actor
-                            .driver
-                            .timer_fired(generation, token, &mut actor.effects);
+                Effect::Schedule { after, timer } => {
+                    let handle = ctx.run_later(after, move |actor, ctx| {
+                        actor.timers.remove(&timer);
+                        actor.driver.timer_fired(timer, &mut actor.effects);
                         actor.apply(ctx);
                     });
+                    self.timers.insert(timer, handle);
+                }
+                Effect::Cancel { timer } => {
+                    if let Some(handle) = self.timers.remove(&timer) {
+                        ctx.cancel_future(handle);
+                    }
                 }
             }
         }
@@ -676,10 +682,6 @@ impl ManagerOps for Children {
         tracing::info!(uuid = %canonical, manager = %self.own_uuid, "component deleted");
         Ok(())
     }
-
-    fn managed(&self) -> Vec<String> {
-        self.managed.keys().cloned().collect()
-    }
 }
 
 /// Test only: makes the actor panic outside kind code, as a bug in the
@@ -707,7 +709,7 @@ mod tests {
     /// definition, in `error`, and resets it; the manager lives on.
     #[actix::test]
     async fn a_dead_component_actor_is_rebuilt_by_its_manager_and_reset() {
-        let kinds = KindRegistry::new(villas_actors::builtin_kinds()).unwrap();
+        let kinds = KindRegistry::new(crate::builtin_kinds()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let manager = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a01";
         let child = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a02";

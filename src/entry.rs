@@ -14,7 +14,7 @@ use std::sync::Arc;
 use villas_sdk::Kind;
 
 /// Runs the `villas-controller` command line with `kinds` (the built-in
-/// ones from `villas_actors::builtin_kinds()`, a lab's own, or both): what
+/// ones from [`crate::builtin_kinds()`], a lab's own, or both): what
 /// a lab's own binary calls from its `main` so it gets the CLI, the
 /// configuration checks, the exit codes and the signal handling unchanged.
 pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {

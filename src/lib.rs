@@ -3,8 +3,9 @@
 //! The daemon that orchestrates the infrastructure components (ICs) of a
 //! distributed real-time simulation lab over the VILLAScontroller protocol.
 //! Protocol types and the component SDK live in `villas-sdk`; the built-in
-//! kinds in `villas-actors`; this crate is the daemon: settings, the bus,
-//! the supervision tree, the HTTP API and the CLI.
+//! kinds in their own crates under `kinds/` ([`builtin_kinds()`]); this crate
+//! is the daemon: settings, the bus, the supervision tree, the HTTP API and
+//! the CLI.
 //!
 //! ## Supervision tree
 //!
@@ -34,6 +35,7 @@
 //! exit code 70 (`docs/supervision.md`).
 
 pub mod api;
+pub mod builtin_kinds;
 pub mod bus;
 pub mod cli;
 pub mod client;
@@ -51,3 +53,5 @@ pub mod supervision;
 pub mod supervisor;
 pub mod telemetry;
 pub mod tree;
+
+pub use builtin_kinds::builtin_kinds;

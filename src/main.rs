@@ -3,5 +3,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    villas_controller::entry::main_with_kinds(villas_actors::builtin_kinds())
+    villas_controller::entry::main_with_kinds(villas_controller::builtin_kinds())
 }

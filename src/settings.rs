@@ -659,7 +659,7 @@ mod tests {
     use super::*;
 
     fn kinds() -> KindRegistry {
-        KindRegistry::new(villas_actors::builtin_kinds()).unwrap()
+        KindRegistry::new(crate::builtin_kinds()).unwrap()
     }
 
     #[test]

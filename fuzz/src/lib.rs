@@ -4,9 +4,9 @@
 //!
 //! - [`message`]: an AMQP header table and a body, as the consumer gets
 //!   them: `headers_of`, the routing rule, `parse_body`, then
-//!   `Driver::handle` on a dummy simulator and on a generic manager
-//!   (whose `create`d definitions must survive the state directory's
-//!   write-and-read round trip).
+//!   `Driver::handle` on a dummy simulator and on a generic manager under
+//!   `villas_sdk::testing::Harness` (the manager's `create`d definitions
+//!   must survive the state directory's write-and-read round trip).
 //! - [`settings`]: a configuration text in TOML, YAML or JSON through the
 //!   settings loader.
 
@@ -19,14 +19,15 @@ use villas_controller::kinds::KindRegistry;
 use villas_controller::settings::{self, Format};
 use villas_controller::store::{parse_definition, Definition};
 use villas_sdk::protocol::{parse_body, Body, StatusView};
-use villas_sdk::{Action, ComponentSpec, Driver, Effect, ErrorInfo, Headers, Identity, ManagerOps};
+use villas_sdk::testing::{Harness, Published};
+use villas_sdk::{Action, ComponentSpec, Driver, Headers, Identity};
 
 pub mod mutate;
 
 fn kinds() -> &'static KindRegistry {
     static KINDS: OnceLock<KindRegistry> = OnceLock::new();
     KINDS.get_or_init(|| {
-        KindRegistry::new(villas_actors::builtin_kinds()).expect("built-in schemas compile")
+        KindRegistry::new(villas_controller::builtin_kinds()).expect("built-in schemas compile")
     })
 }
 
@@ -71,48 +72,24 @@ fn split(data: &[u8]) -> (FieldTable, &[u8]) {
     (table, body)
 }
 
-/// Records what a generic manager asks for, checking that each created
-/// definition is stored and read back unchanged.
-#[derive(Default)]
-struct FakeManager {
-    managed: Vec<String>,
+/// Checks that a definition a generic manager created is stored and read
+/// back unchanged by the state directory.
+fn check_stored(spec: &ComponentSpec) {
+    let definition = Definition {
+        managed_by: "00000000-0000-4000-8000-000000000002".into(),
+        created: 1.0,
+        properties: spec.properties.clone(),
+    };
+    let text = serde_json::to_vec_pretty(&definition).expect("a definition serialises");
+    let (read, restored) = parse_definition(&text, spec.uuid())
+        .unwrap_or_else(|e| panic!("a created definition does not read back: {e}"));
+    assert_eq!(read, definition);
+    assert_eq!(&restored, spec);
 }
 
-impl ManagerOps for FakeManager {
-    fn create(&mut self, spec: ComponentSpec) -> Result<(), ErrorInfo> {
-        let definition = Definition {
-            managed_by: "00000000-0000-4000-8000-000000000002".into(),
-            created: 1.0,
-            properties: spec.properties.clone(),
-        };
-        let text = serde_json::to_vec_pretty(&definition).expect("a definition serialises");
-        let (read, restored) = parse_definition(&text, spec.uuid())
-            .unwrap_or_else(|e| panic!("a created definition does not read back: {e}"));
-        assert_eq!(read, definition);
-        assert_eq!(restored, spec);
-        self.managed.push(spec.uuid().to_owned());
-        Ok(())
-    }
-
-    fn delete(&mut self, uuid: &str) -> Result<(), ErrorInfo> {
-        let before = self.managed.len();
-        self.managed.retain(|u| u != uuid);
-        if before == self.managed.len() {
-            Err(ErrorInfo::new(
-                villas_sdk::ErrorCode::UnknownComponent,
-                "unknown",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-
-    fn managed(&self) -> Vec<String> {
-        self.managed.clone()
-    }
-}
-
-fn driver(category: &str, kind: &str, uuid: &str) -> Driver {
+/// An instance of a built-in kind under the testing harness, with the
+/// daemon's shared schemas.
+fn harness(category: &str, kind: &str, uuid: &str) -> Harness {
     let registered = kinds().get(category, kind).expect("built-in kind");
     let mut properties = Map::new();
     properties.insert("category".into(), category.into());
@@ -120,45 +97,41 @@ fn driver(category: &str, kind: &str, uuid: &str) -> Driver {
     properties.insert("uuid".into(), uuid.into());
     properties.insert("transition_delay".into(), 0.into());
     let spec = ComponentSpec::from_properties(properties).expect("valid definition");
-    Driver::new(
+    let driver = Driver::new(
         registered.kind.clone(),
         registered.schemas.clone(),
         spec,
         Arc::new(villas_sdk::protocol::HostInfo::detect("fuzz")),
         Some("00000000-0000-4000-8000-000000000002".into()),
     )
-    .expect("builds")
+    .expect("builds");
+    Harness::from_driver(driver)
 }
 
-/// Carries out `action` and every timer it schedules; every status it
-/// publishes must be a valid status message.
-fn run(driver: &mut Driver, action: &Action, manager: Option<&mut FakeManager>) {
-    let mut effects = Vec::new();
-    let ops = manager.map(|m| m as &mut dyn ManagerOps);
-    let _ = driver.handle(action, ops, &mut effects);
+/// Carries out `action` and the timers it schedules (at most 16, on the
+/// virtual clock); every status it publishes must be a valid status
+/// message, and every definition a manager creates must survive the
+/// state directory.
+fn run(h: &mut Harness, action: &Action) {
+    let _ = h.handle(action);
     for _ in 0..16 {
-        let pending = std::mem::take(&mut effects);
-        if pending.is_empty() {
+        if !h.fire_next() {
             break;
         }
-        for effect in pending {
-            match effect {
-                Effect::Publish { state, error } => {
-                    if let Some(error) = &error {
-                        let size = serde_json::to_string(error).map_or(0, |t| t.len());
-                        assert!(size < 4096, "an error of {size} bytes was published");
-                    }
-                    let body = driver.status_json(state, error.as_ref(), Default::default());
-                    let view: Result<StatusView, _> = serde_json::from_slice(&body);
-                    assert!(view.is_ok(), "an invalid status was published");
-                }
-                Effect::Schedule {
-                    token, generation, ..
-                } => driver.timer_fired(generation, token, &mut effects),
-                // Processes (the generic simulator's) are not run here.
-                _ => {}
-            }
+    }
+    for Published { state, error } in h.published() {
+        if let Some(error) = &error {
+            let size = serde_json::to_string(error).map_or(0, |t| t.len());
+            assert!(size < 4096, "an error of {size} bytes was published");
         }
+        let body = h
+            .driver()
+            .status_json(state, error.as_ref(), Default::default());
+        let view: Result<StatusView, _> = serde_json::from_slice(&body);
+        assert!(view.is_ok(), "an invalid status was published");
+    }
+    if let Some(manager) = h.manager() {
+        manager.created.iter().for_each(check_stored);
     }
 }
 
@@ -200,9 +173,9 @@ pub fn message(data: &[u8]) {
                 "an error echoes {} bytes",
                 info.message.len()
             );
-            let mut d = driver("simulator", "dummy", &sim.uuid);
+            let mut d = harness("simulator", "dummy", &sim.uuid);
             let mut effects = Vec::new();
-            d.refuse(info, &mut effects);
+            d.driver().refuse(info, &mut effects);
         }
         Body::Action(action) => {
             let again = parse_body(&serde_json::to_vec(&action.to_json()).expect("serialises"));
@@ -213,11 +186,8 @@ pub fn message(data: &[u8]) {
             );
             let mut action = action;
             action.when = None;
-            let mut d = driver("simulator", "dummy", &sim.uuid);
-            run(&mut d, &action, None);
-            let mut m = driver("manager", "generic", &manager.uuid);
-            let mut fake = FakeManager::default();
-            run(&mut m, &action, Some(&mut fake));
+            run(&mut harness("simulator", "dummy", &sim.uuid), &action);
+            run(&mut harness("manager", "generic", &manager.uuid), &action);
         }
     }
 }

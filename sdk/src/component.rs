@@ -1,7 +1,9 @@
-//! The component SDK: the [`Kind`] trait a lab implements to add a type of
-//! infrastructure component, the [`Component`] trait of its instances, and
-//! the [`Context`] through which an instance reports transitions, asks for
-//! timers and (for managers) creates and deletes components.
+//! The component SDK's dynamic interface, what the daemon drives: the
+//! [`Kind`] trait (a type of infrastructure component), the [`Component`]
+//! trait of its instances, and the [`Context`] through which an instance
+//! reports transitions, asks for timers and tasks and (for managers)
+//! creates and deletes components. Kinds written in Rust are simpler on
+//! the typed layer ([`crate::typed`]), which implements these traits.
 //!
 //! Kind code never blocks and never touches the bus: it is called by the
 //! daemon's actor for its instance, one call at a time, and says what it
@@ -9,11 +11,12 @@
 
 use crate::protocol::{Action, ActionKind, ErrorCode, ErrorInfo, State};
 use crate::spec::ComponentSpec;
+use crate::time::{Clock, TimerId, TimerToken, Timers};
 use serde_json::{Map, Value};
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A type of infrastructure component (`simulator`/`dummy`, ...): a factory
 /// registered with the daemon by its category and type.
@@ -42,50 +45,43 @@ pub trait Kind: Send + Sync + 'static {
     fn drain(&self, _grace: Duration) {}
 }
 
-/// A token a component chooses to tell its timers apart.
-pub type TimerToken = u64;
-
-/// One instance of a kind. Every method runs on the instance's actor; the
-/// default implementations refuse the action.
+/// One instance of a kind. Every method runs on the instance's actor, one
+/// call at a time.
+///
+/// This is the dynamic interface the daemon drives (through
+/// [`crate::Driver`]); a kind written in Rust is simpler to write on the
+/// typed layer ([`crate::typed`]), which implements it.
 pub trait Component: Send + 'static {
-    /// The control actions this instance implements besides `ping` and
-    /// `reset` (which every component answers). Other actions are refused
-    /// with [`ErrorCode::Unsupported`] before the state changes.
-    fn actions(&self) -> &'static [ActionKind];
+    /// The control actions this instance carries out besides `ping` and
+    /// `reset` (which every component answers): only these reach
+    /// [`Component::act`]. Other actions are refused with
+    /// [`ErrorCode::Unsupported`] before the state changes.
+    fn actions(&self) -> &[ActionKind];
 
     /// Checks an action before the state changes (after its parameters
     /// passed the schema): an error refuses it and the state is kept, as
-    /// for an action the component does not support. The default admits
-    /// everything.
-    fn admit(&self, _spec: &ComponentSpec, _action: &Action) -> Result<(), ErrorInfo> {
-        Ok(())
+    /// for an action the component does not support. What it returns is
+    /// handed to [`Component::act`], so a check's work (parsed
+    /// parameters, a resolved path) is done once. Not called for `reset`.
+    /// The default admits everything, with nothing to hand on.
+    fn admit(&self, _spec: &ComponentSpec, _action: &Action) -> Result<Admitted, ErrorInfo> {
+        Ok(Admitted::none())
     }
 
-    /// `start`: called in state `starting`; report `running` (or `error`)
-    /// through the context, now or from a timer.
-    fn start(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
-        unsupported(ctx, action)
-    }
-
-    /// `stop`: called in state `stopping`; report `idle`.
-    fn stop(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
-        unsupported(ctx, action)
-    }
-
-    /// `pause`: called in state `pausing`; report `paused`.
-    fn pause(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
-        unsupported(ctx, action)
-    }
-
-    /// `resume`: called in state `resuming`; report `running`.
-    fn resume(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
-        unsupported(ctx, action)
-    }
-
-    /// `shutdown`: called in state `shuttingdown`; report `shutdown`.
-    fn shutdown(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
-        unsupported(ctx, action)
-    }
+    /// Carries out one of [`Component::actions`] with what
+    /// [`Component::admit`] returned for it. A control action (`start`,
+    /// `stop`, `pause`, `resume`, `shutdown`) finds the component in its
+    /// transient state (`starting` for `start`): report the next one
+    /// (`running`, or `error`) through the context, now or from a timer
+    /// or a task. `create` and `delete` (managers) change no state: act
+    /// through [`Context::manager`]. An error puts a control action's
+    /// component in `error`, and refuses a `create` or `delete`.
+    fn act(
+        &mut self,
+        ctx: &mut Context<'_>,
+        action: &Action,
+        admitted: Admitted,
+    ) -> Result<(), ErrorInfo>;
 
     /// `reset`: called in state `resetting` after every pending timer was
     /// cancelled; release what runs and report `idle`. The default reports
@@ -94,19 +90,9 @@ pub trait Component: Send + 'static {
         ctx.transition(State::Idle)
     }
 
-    /// `create` (managers): parameters were validated against the `create`
-    /// schema; create the component through [`Context::manager`].
-    fn create(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
-        unsupported(ctx, action)
-    }
-
-    /// `delete` (managers): delete through [`Context::manager`].
-    fn delete(&mut self, ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
-        unsupported(ctx, action)
-    }
-
-    /// A timer asked for with [`Context::schedule`] fired (timers are
-    /// cancelled by `reset` and by removal, so a stale one never arrives).
+    /// A timer asked for with [`Context::schedule`] fired with the token
+    /// given then (timers cancelled by [`Context::cancel`], by `reset` and
+    /// by the removal never fire).
     fn on_timer(&mut self, _ctx: &mut Context<'_>, _token: TimerToken) -> Result<(), ErrorInfo> {
         Ok(())
     }
@@ -126,12 +112,41 @@ pub trait Component: Send + 'static {
     fn on_remove(&mut self) {}
 }
 
-fn unsupported(_ctx: &mut Context<'_>, action: &Action) -> Result<(), ErrorInfo> {
-    Err(ErrorInfo::new(
-        ErrorCode::Unsupported,
-        format!("this component does not support {}", action.kind),
-    )
-    .with("action", action.kind.as_str()))
+/// What [`Component::admit`] hands to [`Component::act`]: any value, or
+/// nothing.
+#[derive(Default)]
+pub struct Admitted(Option<Box<dyn Any + Send>>);
+
+impl std::fmt::Debug for Admitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Admitted(..)"
+        } else {
+            "Admitted(none)"
+        })
+    }
+}
+
+impl Admitted {
+    /// Nothing to hand on.
+    pub fn none() -> Self {
+        Admitted(None)
+    }
+
+    /// Hands `value` on.
+    pub fn new<T: Any + Send>(value: T) -> Self {
+        Admitted(Some(Box::new(value)))
+    }
+
+    /// Whether there is nothing.
+    pub fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The value, if there is one of type `T`.
+    pub fn take<T: Any>(self) -> Option<T> {
+        self.0?.downcast::<T>().ok().map(|value| *value)
+    }
 }
 
 /// What a manager component can ask of the daemon: create and delete the
@@ -144,9 +159,6 @@ pub trait ManagerOps {
     /// Deletes a component this manager manages: it is stopped, publishes
     /// `gone` once and disappears.
     fn delete(&mut self, uuid: &str) -> Result<(), ErrorInfo>;
-
-    /// The uuids of the components this manager manages.
-    fn managed(&self) -> Vec<String>;
 }
 
 /// What a task hands back to its component: the future's output, boxed
@@ -173,18 +185,23 @@ pub enum Effect {
         /// The error object, if any.
         error: Option<ErrorInfo>,
     },
-    /// Call [`Component::on_timer`] with `token` after `after`, unless
-    /// `generation` is stale by then.
+    /// Call [`crate::Driver::timer_fired`] with `timer` after `after` (the
+    /// driver ignores it if it was cancelled by then).
     Schedule {
         /// Delay.
         after: Duration,
-        /// The component's token.
-        token: TimerToken,
-        /// The timer generation it belongs to.
-        generation: u64,
+        /// The timer.
+        timer: TimerId,
     },
-    /// Run `task` and hand its output to [`Component::on_task`], unless
-    /// `generation` is stale by then (the task runs to its end anyway).
+    /// The timer was cancelled: the runtime may drop what it holds for it
+    /// (firing it anyway is harmless).
+    Cancel {
+        /// The timer.
+        timer: TimerId,
+    },
+    /// Run `task` and hand its output to [`crate::Driver::task_done`],
+    /// which drops it if `generation` is stale by then (the task runs to
+    /// its end anyway).
     Spawn {
         /// The work.
         task: Task,
@@ -199,6 +216,8 @@ pub struct Context<'a> {
     pub(crate) error: &'a mut Option<ErrorInfo>,
     pub(crate) generation: u64,
     pub(crate) effects: &'a mut Vec<Effect>,
+    pub(crate) timers: &'a mut Timers,
+    pub(crate) clock: &'a Clock,
     pub(crate) manager: Option<&'a mut dyn ManagerOps>,
     pub(crate) spec: &'a ComponentSpec,
 }
@@ -212,6 +231,13 @@ impl Context<'_> {
     /// The component's definition.
     pub fn spec(&self) -> &ComponentSpec {
         self.spec
+    }
+
+    /// The current instant, from the driver's clock (a test's manual clock
+    /// under `villas_sdk::testing`): measure time with it, not with
+    /// [`Instant::now`], so tests can move it.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
     }
 
     /// Moves to `next` and publishes it; refused (state kept) if the table
@@ -258,13 +284,23 @@ impl Context<'_> {
         });
     }
 
-    /// Asks for [`Component::on_timer`] with `token` after `after`.
-    pub fn schedule(&mut self, after: Duration, token: TimerToken) {
-        self.effects.push(Effect::Schedule {
-            after,
-            token,
-            generation: self.generation,
-        });
+    /// Asks for [`Component::on_timer`] with `token` after `after`, unless
+    /// the timer is cancelled first ([`Context::cancel`], `reset`, the
+    /// removal).
+    pub fn schedule<T: Any + Send>(&mut self, after: Duration, token: T) -> TimerId {
+        let timer = self.timers.add(Box::new(token));
+        self.effects.push(Effect::Schedule { after, timer });
+        timer
+    }
+
+    /// Cancels a timer: it will not fire. `false` if it fired or was
+    /// cancelled already (nothing to do).
+    pub fn cancel(&mut self, timer: TimerId) -> bool {
+        let live = self.timers.cancel(timer);
+        if live {
+            self.effects.push(Effect::Cancel { timer });
+        }
+        live
     }
 
     /// Runs `future` beside the component's actor; its output comes back
@@ -292,6 +328,23 @@ impl Context<'_> {
                 ErrorCode::Unsupported,
                 "only components of category manager create or delete components",
             )),
+        }
+    }
+
+    /// The same context for a shorter call (what the typed layer wraps).
+    pub(crate) fn reborrow(&mut self) -> Context<'_> {
+        Context {
+            state: &mut *self.state,
+            error: &mut *self.error,
+            generation: self.generation,
+            effects: &mut *self.effects,
+            timers: &mut *self.timers,
+            clock: self.clock,
+            manager: match self.manager.as_deref_mut() {
+                Some(ops) => Some(ops),
+                None => None,
+            },
+            spec: self.spec,
         }
     }
 }

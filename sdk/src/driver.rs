@@ -3,21 +3,19 @@
 //! (catching its panics), and produces the status messages to publish.
 //! Transport-free and synchronous, so kinds can be tested with it directly.
 
-use crate::component::{Component, Context, Effect, Kind, ManagerOps, TaskOutput, TimerToken};
+use crate::component::{Admitted, Component, Context, Effect, Kind, ManagerOps, TaskOutput};
 use crate::protocol::status::{raw_json, unix_now};
 use crate::protocol::{
     Action, ActionKind, ErrorCode, ErrorInfo, HostInfo, Identity, State, StatusBody, StatusMessage,
 };
 use crate::schema::Schemas;
 use crate::spec::ComponentSpec;
+use crate::time::{Clock, TimerId, Timers};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A call into kind code for one control action.
-type KindCall = fn(&mut dyn Component, &mut Context<'_>, &Action) -> Result<(), ErrorInfo>;
 
 /// What the daemon adds to a component's status besides what the driver
 /// and the kind know.
@@ -62,8 +60,13 @@ pub struct Driver {
     error: Option<ErrorInfo>,
     /// When the component (re)started, for `uptime`.
     started: Instant,
-    /// Timer generation: bumped by `reset` and removal so that timers
-    /// scheduled before are ignored when they fire.
+    /// Where the time comes from (the system's clock but in tests).
+    clock: Clock,
+    /// The timers that may still fire; cleared by `reset`, a panic and
+    /// the removal.
+    timers: Timers,
+    /// Task generation: bumped by `reset`, a panic and the removal so that
+    /// the output of a task spawned before is dropped.
     generation: u64,
     /// The instance panicked: rebuild it from the kind on `reset`.
     crashed: bool,
@@ -108,6 +111,8 @@ impl Driver {
             state: State::Idle,
             error: None,
             started: Instant::now(),
+            clock: Clock::System,
+            timers: Timers::default(),
             generation: 0,
             crashed: false,
             outcome: None,
@@ -132,6 +137,13 @@ impl Driver {
             Arc::new(HostInfo::detect("test")),
             None,
         )
+    }
+
+    /// Reads the time from `clock` from now on (a test's manual clock);
+    /// `uptime` counts from now.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.started = clock.now();
+        self.clock = clock;
     }
 
     /// The current state.
@@ -216,9 +228,12 @@ impl Driver {
         {
             return self.refuse(error, effects);
         }
-        let result = self.call(manager, effects, |component, ctx| match action.kind {
-            ActionKind::Create => component.create(ctx, action),
-            _ => component.delete(ctx, action),
+        let admitted = match self.admit(action) {
+            Ok(admitted) => admitted,
+            Err(error) => return self.refuse(error, effects),
+        };
+        let result = self.call(manager, effects, |component, ctx| {
+            component.act(ctx, action, admitted)
         });
         match result {
             Ok(()) => self.publish_current(effects),
@@ -235,13 +250,13 @@ impl Driver {
         manager: Option<&mut dyn ManagerOps>,
         effects: &mut Vec<Effect>,
     ) {
-        let (transient, call): (State, KindCall) = match kind {
-            ActionKind::Start => (State::Starting, |c, x, a| c.start(x, a)),
-            ActionKind::Stop => (State::Stopping, |c, x, a| c.stop(x, a)),
-            ActionKind::Pause => (State::Pausing, |c, x, a| c.pause(x, a)),
-            ActionKind::Resume => (State::Resuming, |c, x, a| c.resume(x, a)),
-            ActionKind::Shutdown => (State::ShuttingDown, |c, x, a| c.shutdown(x, a)),
-            _ => (State::Resetting, |c, x, a| c.reset(x, a)),
+        let transient = match kind {
+            ActionKind::Start => State::Starting,
+            ActionKind::Stop => State::Stopping,
+            ActionKind::Pause => State::Pausing,
+            ActionKind::Resume => State::Resuming,
+            ActionKind::Shutdown => State::ShuttingDown,
+            _ => State::Resetting,
         };
         let is_reset = kind == ActionKind::Reset;
         if !is_reset && !self.component.actions().contains(&kind) {
@@ -279,25 +294,18 @@ impl Driver {
             self.set_error(error, effects);
             return;
         }
-        if !is_reset {
-            let (component, spec) = (&self.component, &self.spec);
-            let admitted = catch_unwind(AssertUnwindSafe(|| component.admit(spec, action)))
-                .unwrap_or_else(|panic| {
-                    Err(ErrorInfo::new(
-                        ErrorCode::Failed,
-                        format!(
-                            "checking the action panicked: {}",
-                            panic_message(panic.as_ref())
-                        ),
-                    ))
-                });
-            if let Err(error) = admitted {
-                return self.refuse(error.with("action", kind.as_str()), effects);
+        let admitted = if is_reset {
+            Admitted::none()
+        } else {
+            match self.admit(action) {
+                Ok(admitted) => admitted,
+                Err(error) => return self.refuse(error, effects),
             }
-        }
+        };
         if is_reset {
             self.generation += 1;
-            self.started = Instant::now();
+            self.cancel_timers(effects);
+            self.started = self.clock.now();
             if self.crashed {
                 match build_guarded(self.kind.as_ref(), &self.spec) {
                     Ok(component) => {
@@ -322,17 +330,51 @@ impl Driver {
             error: None,
         });
         if let Err(error) = self.call(manager, effects, |component, ctx| {
-            call(component, ctx, action)
+            if is_reset {
+                component.reset(ctx, action)
+            } else {
+                component.act(ctx, action, admitted)
+            }
         }) {
             self.set_error(error, effects);
         }
     }
 
-    /// A timer fired: passes it to the kind unless it is stale.
-    pub fn timer_fired(&mut self, generation: u64, token: TimerToken, effects: &mut Vec<Effect>) {
-        if generation != self.generation || self.state == State::Gone {
+    /// Asks the component to admit `action` (its panic is a refusal too).
+    fn admit(&self, action: &Action) -> Result<Admitted, ErrorInfo> {
+        let (component, spec) = (&self.component, &self.spec);
+        catch_unwind(AssertUnwindSafe(|| component.admit(spec, action)))
+            .unwrap_or_else(|panic| {
+                Err(ErrorInfo::new(
+                    ErrorCode::Failed,
+                    format!(
+                        "checking the action panicked: {}",
+                        panic_message(panic.as_ref())
+                    ),
+                ))
+            })
+            .map_err(|error| error.with("action", action.kind.as_str()))
+    }
+
+    /// Cancels every live timer (`reset`, a panic).
+    fn cancel_timers(&mut self, effects: &mut Vec<Effect>) {
+        effects.extend(
+            self.timers
+                .clear()
+                .into_iter()
+                .map(|timer| Effect::Cancel { timer }),
+        );
+    }
+
+    /// A timer fired: passes its token to the kind unless the timer was
+    /// cancelled (or fired) before.
+    pub fn timer_fired(&mut self, timer: TimerId, effects: &mut Vec<Effect>) {
+        if self.state == State::Gone {
             return;
         }
+        let Some(token) = self.timers.take(timer) else {
+            return;
+        };
         if let Err(error) = self.call(None, effects, |component, ctx| {
             component.on_timer(ctx, token)
         }) {
@@ -397,6 +439,7 @@ impl Driver {
     /// daemon stops (the actor then publishes the final `shutdown`).
     pub fn release(&mut self) {
         self.generation += 1;
+        self.timers.clear();
         let component = &mut self.component;
         if catch_unwind(AssertUnwindSafe(|| component.on_remove())).is_err() {
             self.crashed = true;
@@ -432,7 +475,11 @@ impl Driver {
             status: StatusBody {
                 state,
                 version: &self.host.version,
-                uptime: self.started.elapsed().as_secs_f64(),
+                uptime: self
+                    .clock
+                    .now()
+                    .saturating_duration_since(self.started)
+                    .as_secs_f64(),
                 host: &self.host.host,
                 kernel: &self.host.kernel,
                 managed_by: self.managed_by.as_deref(),
@@ -478,6 +525,8 @@ impl Driver {
             error: &mut self.error,
             generation: self.generation,
             effects,
+            timers: &mut self.timers,
+            clock: &self.clock,
             manager: match manager {
                 Some(ops) => Some(ops),
                 None => None,
@@ -489,6 +538,7 @@ impl Driver {
             Err(panic) => {
                 self.crashed = true;
                 self.generation += 1;
+                self.cancel_timers(effects);
                 Err(ErrorInfo::new(
                     ErrorCode::Crashed,
                     format!("component panicked: {}", panic_message(panic.as_ref())),

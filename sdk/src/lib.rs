@@ -6,10 +6,17 @@
 //!
 //! - [`protocol`]: headers and the `x-match: any` rule, action messages,
 //!   status messages, states and the transition table, the error object.
-//! - [`component`]: the [`Kind`] and [`Component`] traits and the
-//!   [`Context`] kind code acts through.
+//! - [`typed`]: how a kind is written: typed properties and action
+//!   parameters (serde types whose generated JSON schemas are the ones
+//!   published), typed timers and task outputs.
+//! - [`component`]: the dynamic [`Kind`] and [`Component`] traits the
+//!   daemon drives (the typed layer implements them) and the [`Context`]
+//!   kind code acts through.
 //! - [`driver`]: the state machine that runs every instance (what the
-//!   daemon's IC actor wraps); use it to unit-test a kind.
+//!   daemon's IC actor wraps).
+//! - [`time`]: timer ids and the clock a driver reads.
+//! - `testing` (cargo feature `testing`): a harness that runs a kind
+//!   under the driver on a virtual clock, and a fake manager.
 //! - [`spec`], [`schema`]: component definitions and compiled JSON schemas.
 
 pub mod component;
@@ -17,9 +24,15 @@ pub mod driver;
 pub mod protocol;
 pub mod schema;
 pub mod spec;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod time;
+pub mod typed;
 
-pub use component::{Component, Context, Effect, Kind, ManagerOps, Task, TaskOutput, TimerToken};
+pub use component::{Admitted, Component, Context, Effect, Kind, ManagerOps, Task, TaskOutput};
 pub use driver::{Driver, StatusExtra};
 pub use protocol::{Action, ActionKind, ErrorCode, ErrorInfo, Headers, Identity, State};
 pub use schema::{SchemaError, Schemas};
 pub use spec::{ComponentSpec, SpecError};
+pub use time::{Clock, ManualClock, TimerId, TimerToken};
+pub use typed::{Ctx, TypedComponent, TypedKind};

@@ -54,14 +54,6 @@ impl Schemas {
         })
     }
 
-    /// No schemas at all.
-    pub fn empty() -> Self {
-        Schemas {
-            validators: HashMap::new(),
-            published: raw_json(&Value::Object(Map::new())),
-        }
-    }
-
     /// The `schema` object to publish.
     pub fn published(&self) -> &RawValue {
         &self.published

@@ -109,11 +109,6 @@ impl ComponentSpec {
         &self.identity.uuid
     }
 
-    /// A string property, if present and a string.
-    pub fn property_str(&self, key: &str) -> Option<&str> {
-        self.properties.get(key).and_then(Value::as_str)
-    }
-
     /// The `properties` object to publish: every property, with the
     /// identity and the fields VILLASweb reads always present.
     pub fn published_properties(&self) -> Value {
