@@ -90,12 +90,7 @@ pub fn serve(listen: SocketAddr, state: ApiState) -> std::io::Result<(ServerHand
 }
 
 async fn index(state: web::Data<ApiState>) -> HttpResponse {
-    let components: Vec<String> = state
-        .directory
-        .read()
-        .iter()
-        .map(|r| r.identity.uuid.clone())
-        .collect();
+    let components = state.directory.uuids();
     let kernel: serde_json::Value =
         serde_json::from_str(state.host.kernel.get()).unwrap_or_default();
     HttpResponse::Ok().json(json!({
@@ -148,12 +143,9 @@ fn error_response(status: StatusCode, error: &ErrorInfo) -> HttpResponse {
 }
 
 fn lookup(state: &ApiState, uuid: &str) -> Option<actix::Addr<crate::component_actor::IcActor>> {
-    let canonical = villas_sdk::spec::canonical_uuid(uuid);
     state
         .directory
-        .read()
-        .get(&canonical)
-        .map(|r| r.target.clone())
+        .lookup(&villas_sdk::spec::canonical_uuid(uuid))
 }
 
 fn not_found(uuid: &str) -> HttpResponse {

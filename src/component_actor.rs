@@ -9,9 +9,9 @@
 //! components and restarts them through `reset` after a backoff, within a
 //! restart budget (`crate::supervisor`, `crate::supervision`).
 
-use crate::bus::Publisher;
 use crate::directory::Directory;
 use crate::kinds::KindRegistry;
+use crate::ports::{Inbound, Publisher};
 use crate::supervision::{Exit, Supervised, SupervisionSpec};
 use crate::supervisor::{self, ChildEvent, ChildEventKind, GiveUp, Outcome, Restart};
 use actix::prelude::*;
@@ -20,7 +20,7 @@ use serde_json::Map;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use villas_sdk::protocol::{unix_now, ActionError, HostInfo};
+use villas_sdk::protocol::{unix_now, HostInfo};
 use villas_sdk::{
     Action, ActionKind, ComponentSpec, Driver, Effect, ErrorCode, ErrorInfo, Headers, ManagerOps,
     State, StatusExtra,
@@ -49,19 +49,10 @@ pub struct ActorEnv {
     pub metrics: Arc<villas_metrics::Metrics>,
 }
 
-/// A message from the bus for one component.
-#[derive(Debug)]
-pub enum Delivered {
-    /// A well-formed action.
-    Action(Action),
-    /// A body that should have been an action but is malformed.
-    Invalid(ActionError),
-}
-
 /// Delivers a bus message (shared by every component it addresses).
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
-pub struct Deliver(pub Arc<Delivered>);
+pub struct Deliver(pub Arc<Inbound>);
 
 /// Carries out an action for the HTTP API.
 #[derive(Message)]
@@ -91,7 +82,7 @@ pub struct Remove;
 /// components first) and publish the final state, `shutdown`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StopComponent;
+pub struct Retire;
 
 /// The actor of one component.
 pub struct IcActor {
@@ -150,7 +141,7 @@ impl IcActor {
         supervisor: Option<Recipient<ChildEvent>>,
         failure: Option<ErrorInfo>,
     ) -> Result<Addr<IcActor>, ErrorInfo> {
-        if env.directory.read().get(spec.uuid()).is_some() {
+        if env.directory.contains(spec.uuid()) {
             return Err(ErrorInfo::new(
                 ErrorCode::DuplicateUuid,
                 format!("a component with uuid {} already exists", spec.uuid()),
@@ -196,8 +187,8 @@ impl IcActor {
             failure,
         };
         let addr = actor.start();
-        if let Err(duplicate) = env.directory.write().insert(identity, addr.clone()) {
-            addr.do_send(StopComponent);
+        if let Err(duplicate) = env.directory.insert(identity, addr.clone()) {
+            addr.do_send(Retire);
             return Err(ErrorInfo::new(
                 ErrorCode::DuplicateUuid,
                 duplicate.to_string(),
@@ -402,10 +393,10 @@ impl Handler<Deliver> for IcActor {
     fn handle(&mut self, Deliver(message): Deliver, ctx: &mut Context<Self>) {
         match message.as_ref() {
             // A refusal or failure is published (and logged) by `apply`.
-            Delivered::Action(action) => {
+            Ok(action) => {
                 let _ = self.act(action, ctx);
             }
-            Delivered::Invalid(error) => {
+            Err(error) => {
                 self.driver.refuse(error.to_error_info(), &mut self.effects);
                 self.apply(ctx);
             }
@@ -447,18 +438,17 @@ impl Handler<Remove> for IcActor {
     }
 }
 
-impl Handler<StopComponent> for IcActor {
+impl Handler<Retire> for IcActor {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: StopComponent, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: Retire, _: &mut Context<Self>) -> Self::Result {
         let children: Vec<Addr<IcActor>> = self
             .children
             .as_ref()
             .map(|c| c.managed.values().cloned().collect())
             .unwrap_or_default();
-        let stopped = futures_util::future::join_all(
-            children.into_iter().map(|child| child.send(StopComponent)),
-        );
+        let stopped =
+            futures_util::future::join_all(children.into_iter().map(|child| child.send(Retire)));
         self.retired = true;
         Box::pin(stopped.into_actor(self).map(|_, actor, ctx| {
             actor.driver.release();
@@ -603,7 +593,7 @@ impl Children {
             if let Err(error) = self.env.store.deleted(&uuid) {
                 tracing::error!(%uuid, %error, "definition not removed");
             }
-            self.env.directory.write().remove(&uuid);
+            self.env.directory.remove(&uuid);
             child.do_send(Remove);
         }
     }
@@ -617,7 +607,7 @@ impl Children {
         if !self.managed.contains_key(&uuid) {
             return;
         }
-        self.env.directory.write().remove(&uuid);
+        self.env.directory.remove(&uuid);
         let supervisor = self.own_addr.clone().map(Addr::recipient);
         let failure = ErrorInfo::new(
             ErrorCode::Crashed,
@@ -645,7 +635,7 @@ impl ManagerOps for Children {
         let supervisor = self.own_addr.clone().map(Addr::recipient);
         let addr = IcActor::spawn(&self.env, spec, Some(self.own_uuid.clone()), supervisor)?;
         if let Err(error) = self.env.store.created(&durable, &self.own_uuid) {
-            self.env.directory.write().remove(&uuid);
+            self.env.directory.remove(&uuid);
             addr.do_send(Remove);
             return Err(error.into());
         }
@@ -670,7 +660,7 @@ impl ManagerOps for Children {
             )
             .with("uuid", uuid));
         };
-        self.env.directory.write().remove(&canonical);
+        self.env.directory.remove(&canonical);
         self.supervised.remove(&canonical);
         child.do_send(Remove);
         tracing::info!(uuid = %canonical, manager = %self.own_uuid, "component deleted");
@@ -717,7 +707,7 @@ mod tests {
         );
         let mut settings = from_text(&yaml, Format::Yaml, &kinds).unwrap();
         let store = crate::store::Store::open(&settings).unwrap();
-        let (publisher, mut outbox) = crate::bus::Publisher::channel();
+        let (publisher, mut outbox) = Publisher::channel();
         let metrics = villas_metrics::Metrics::new(&villas_metrics::BuildInfo {
             version: "test".into(),
             profile: "debug",
@@ -725,7 +715,7 @@ mod tests {
         .unwrap();
         let env = Arc::new(ActorEnv {
             kinds,
-            directory: crate::directory::new_directory(),
+            directory: Directory::new(),
             publisher,
             host: Arc::new(HostInfo::detect("test")),
             heartbeat: Duration::from_secs(3600),
@@ -740,7 +730,7 @@ mod tests {
         let mut states = Vec::new();
         let mut next_state = async || loop {
             match outbox.recv().await {
-                Some(crate::bus::Outgoing::Status { headers, body })
+                Some(crate::ports::Outgoing::Status { headers, body })
                     if headers.uuid.as_deref() == Some(child) =>
                 {
                     let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -751,13 +741,13 @@ mod tests {
             }
         };
         states.push(next_state().await);
-        let first = env.directory.read().get(child).unwrap().target.clone();
+        let first = env.directory.lookup(child).unwrap();
         first.do_send(PanicForTest);
         for _ in 0..3 {
             states.push(next_state().await);
         }
         assert_eq!(states, ["idle", "error", "resetting", "idle"]);
-        let rebuilt = env.directory.read().get(child).unwrap().target.clone();
+        let rebuilt = env.directory.lookup(child).unwrap();
         assert!(!rebuilt.eq(&first), "the same actor answered");
         assert!(top.connected(), "the manager died too");
         assert!(rebuilt.send(GetStatus).await.is_ok());

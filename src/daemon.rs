@@ -1,16 +1,19 @@
-//! Runs the daemon: builds the shared environment, starts the bus, the
-//! supervision tree and the HTTP API, waits for the shutdown signal, then
-//! stops everything in order within a deadline.
+//! Runs the daemon: builds the shared environment, starts the transport,
+//! the supervision tree and the HTTP API, waits for the shutdown signal
+//! (or an escalation), then stops everything in order within a deadline:
+//! the one owner of the stop sequence.
 
 use crate::api::{self, ApiState};
-use crate::bus::amqp::AmqpBus;
-use crate::bus::{local, Publisher};
-use crate::component_actor::ActorEnv;
-use crate::directory::new_directory;
+use crate::bus::amqp::Amqp;
+use crate::bus::local::Local;
+use crate::component_actor::{ActorEnv, Retire};
+use crate::directory::Directory;
 use crate::kinds::KindRegistry;
-use crate::root::{Root, Shutdown};
+use crate::ports::{BusHandle, Intake, Publisher, Transport};
+use crate::root::Root;
 use crate::settings::{redact_url, Settings};
-use actix::Actor;
+use actix::Addr;
+use actix_web::dev::ServerHandle;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,6 +75,10 @@ fn build_info() -> villas_metrics::BuildInfo {
     }
 }
 
+/// How long kinds may take to end what their components ran when the
+/// daemon stops (after which they kill it).
+pub const KIND_DRAIN_GRACE: Duration = Duration::from_secs(5);
+
 /// Runs until `shutdown` completes. Must be called inside an actix system.
 pub async fn run(
     mut settings: Settings,
@@ -82,32 +89,36 @@ pub async fn run(
     let store = crate::store::Store::open(&settings)?;
     let (manager_count, component_count) = (settings.manager_count(), settings.component_count());
     let host = Arc::new(HostInfo::detect(VERSION));
-    let directory = new_directory();
+    let directory = Directory::new();
     let (publisher, outbox) = Publisher::channel();
     let metrics = Arc::new(villas_metrics::Metrics::new(&build_info())?);
 
-    // Readiness (sd_notify) waits for the bus topology; see below.
-    let mut linked = None;
-    let (bus, bus_name) = match &settings.broker {
+    let (transport, bus_name): (Box<dyn Transport>, _) = match &settings.broker {
         Some(amqp) => {
             tracing::info!(url = %redact_url(&amqp.url), exchange = %amqp.exchange, "using the AMQP bus");
-            let amqp_bus = AmqpBus::new(amqp.clone(), directory.clone(), outbox)
-                .with_metrics(metrics.daemon().clone());
-            linked = Some(amqp_bus.link_watch());
-            (Some(amqp_bus.start()), "amqp")
+            let transport = Amqp::new(amqp.clone(), metrics.daemon().clone());
+            (Box::new(transport), "amqp")
         }
         None => {
             tracing::info!("no broker configured: using the in-process bus; the HTTP API is the control surface");
-            local::spawn(outbox);
-            metrics.daemon().bus_up(); // the in-process bus is always up
-            (None, "local")
+            (Box::new(Local::new(metrics.daemon().clone())), "local")
         }
     };
+    let max_body = settings
+        .broker
+        .as_ref()
+        .map_or(usize::MAX, |b| b.max_body_bytes);
+    let intake = Intake::new(
+        Arc::new(directory.clone()),
+        max_body,
+        metrics.daemon().clone(),
+    );
+    let bus = transport.start(intake, outbox);
 
     let env = Arc::new(ActorEnv {
-        kinds,
+        kinds: kinds.clone(),
         directory: directory.clone(),
-        publisher,
+        publisher: publisher.clone(),
         host: host.clone(),
         heartbeat: settings.heartbeat,
         stopping: std::sync::atomic::AtomicBool::new(false),
@@ -116,57 +127,123 @@ pub async fn run(
         configured: crate::tree::PendingComponents::new(std::mem::take(&mut settings.components)),
     });
     let (escalation, escalated) = tokio::sync::oneshot::channel();
-    let intake = bus.clone();
-    let root = Root::start_tree(env, settings.root.clone(), bus, escalation)
-        .map_err(DaemonError::Components)?;
-    tracing::info!(uuid = %settings.uuid, managers = manager_count, components = component_count, "supervision tree started");
-
-    let api = match &settings.api {
-        Some(api) => {
-            let state = ApiState {
-                directory: directory.clone(),
-                uuid: settings.uuid.clone(),
-                host,
-                started,
-                bus: bus_name,
-                metrics: metrics.clone(),
-                auth: api.auth.clone(),
+    let root = match Root::start_tree(env, settings.root.clone(), escalation) {
+        Ok(root) => root,
+        Err(error) => {
+            let running = Running {
+                bus,
+                root: None,
+                kinds,
+                publisher,
+                api: None,
             };
-            let (handle, addr) =
-                api::serve(api.listen, state).map_err(|source| DaemonError::ApiBind {
-                    addr: api.listen,
-                    source,
-                })?;
-            tracing::info!(api_addr = %addr, "HTTP API listening");
-            Some(handle)
+            stop_within_deadline(running).await;
+            return Err(DaemonError::Components(error));
         }
-        None => None,
+    };
+    tracing::info!(uuid = %settings.uuid, managers = manager_count, components = component_count, "supervision tree started");
+    let mut running = Running {
+        bus,
+        root: Some(root),
+        kinds,
+        publisher,
+        api: None,
     };
 
-    // The HTTP port is bound: READY=1 once the bus topology is declared.
-    crate::notify::ready_when_linked(linked);
+    if let Some(api) = &settings.api {
+        let state = ApiState {
+            directory: directory.clone(),
+            uuid: settings.uuid.clone(),
+            host,
+            started,
+            bus: bus_name,
+            metrics: metrics.clone(),
+            auth: api.auth.clone(),
+        };
+        match api::serve(api.listen, state) {
+            Ok((handle, addr)) => {
+                tracing::info!(api_addr = %addr, "HTTP API listening");
+                running.api = Some(handle);
+            }
+            Err(source) => {
+                stop_within_deadline(running).await;
+                return Err(DaemonError::ApiBind {
+                    addr: api.listen,
+                    source,
+                });
+            }
+        }
+    }
+
+    // The HTTP port is bound: READY=1 once the bus has its link.
+    crate::notify::ready_when_linked(running.bus.linked());
 
     let escalated = tokio::select! {
         () = shutdown => None,
         Ok(reason) = escalated => Some(reason),
     };
-    tracing::info!("stopping");
-    crate::notify::stopping();
-    if let Some(bus) = intake {
-        // No new actions from the bus; what was dispatched still runs.
-        let _ = bus.send(crate::bus::amqp::StopIntake).await;
-    }
-    let _ = root
-        .send(Shutdown {
-            deadline: SHUTDOWN_DEADLINE,
-        })
-        .await;
-    if let Some(api) = api {
-        api.stop(true).await;
-    }
-    tracing::info!("stopped");
+    stop_within_deadline(running).await;
     match escalated {
         Some(reason) => Err(DaemonError::Escalated(reason)),
         None => Ok(()),
     }
+}
+
+/// What the ordered stop stops.
+struct Running {
+    /// The transport.
+    bus: BusHandle,
+    /// The supervision tree, if it started.
+    root: Option<Addr<Root>>,
+    /// The kinds, to end what their components ran.
+    kinds: KindRegistry,
+    /// The components' outbox, to flush.
+    publisher: Publisher,
+    /// The HTTP API, if it is serving.
+    api: Option<ServerHandle>,
+}
+
+/// The ordered stop, the one place that knows its order; each step is
+/// the step of the same number in `docs/runtime-semantics.md` ("SIGTERM /
+/// SIGINT"). Steps 1 to 3 are bounded by [`SHUTDOWN_DEADLINE`]; the HTTP
+/// API gets its own 2 s after them.
+async fn stop_within_deadline(running: Running) {
+    tracing::info!("stopping");
+    crate::notify::stopping();
+    let Running {
+        bus,
+        root,
+        kinds,
+        publisher,
+        api,
+    } = running;
+    let sequence = async {
+        // 1. No new actions from the bus; what was dispatched still runs.
+        bus.stop_intake().await;
+        // 2. Components release what they run and publish `shutdown` (a
+        //    manager after its components); whatever they ran must not
+        //    outlive the daemon.
+        if let Some(root) = root {
+            let _ = root.send(Retire).await;
+        }
+        let drained = tokio::task::spawn_blocking(move || kinds.drain(KIND_DRAIN_GRACE));
+        if drained.await.is_err() {
+            tracing::error!("a kind panicked while draining");
+        }
+        tracing::info!("components stopped; flushing status messages");
+        // 3. Every final status handed to the broker, then the link closes.
+        publisher.flush().await;
+        bus.close().await;
+    };
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, sequence)
+        .await
+        .is_err()
+    {
+        tracing::warn!(deadline = ?SHUTDOWN_DEADLINE, "shutdown deadline passed; stopping anyway");
+    }
+    // 4. The HTTP API, letting open requests finish.
+    if let Some(api) = api {
+        api.stop(true).await;
+    }
+    tracing::info!("stopped");
 }

@@ -43,6 +43,7 @@ pub mod directory;
 pub mod entry;
 pub mod kinds;
 pub mod notify;
+pub mod ports;
 pub mod root;
 pub mod routing;
 pub mod settings;

@@ -54,19 +54,18 @@ pub fn ready(status: &str) -> bool {
     notify(&format!("READY=1\nSTATUS={status}"))
 }
 
-/// Sends `READY=1` once `linked` holds a channel (the AMQP bus declared
-/// its exchange, queue and binding), at once without a bus. Runs on the
-/// current actix arbiter; gives up silently if the bus goes away first.
-pub fn ready_when_linked<T: 'static>(linked: Option<tokio::sync::watch::Receiver<Option<T>>>) {
+/// Sends `READY=1` once `linked` is true (the transport has its link: the
+/// AMQP bus declared its exchange, queue and binding; the in-process bus
+/// at once). Runs on the current actix arbiter; gives up silently if the
+/// transport goes away first.
+pub fn ready_when_linked(mut linked: tokio::sync::watch::Receiver<bool>) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return;
     }
     actix::spawn(async move {
-        if let Some(mut linked) = linked {
-            if linked.borrow().is_none() {
-                status("connecting to the broker");
-            }
-            if linked.wait_for(Option::is_some).await.is_err() {
+        if !*linked.borrow_and_update() {
+            status("connecting to the broker");
+            if linked.wait_for(|linked| *linked).await.is_err() {
                 return;
             }
         }

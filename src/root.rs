@@ -1,8 +1,7 @@
 //! The root of the supervision tree: starts the root manager (the
 //! daemon's uuid; every configured component is below it, see
-//! `crate::tree`), and owns the ordered shutdown: the root manager stops
-//! its components and publishes its final state, the outbox is flushed to
-//! the broker, the bus closes.
+//! `crate::tree`), and retires it when the daemon stops (the daemon owns
+//! the order of the stop, `crate::daemon`).
 //!
 //! The root supervises the root manager like a manager supervises its
 //! components (reset after a failure, within a restart budget); when its
@@ -10,14 +9,12 @@
 //! died, the root stops the daemon, which then exits non-zero
 //! (`EXIT_ESCALATED`) so that systemd restarts it.
 
-use crate::bus::amqp::{AmqpBus, CloseBus};
-use crate::component_actor::{ActorEnv, IcActor, StopComponent};
+use crate::component_actor::{ActorEnv, IcActor, Retire};
 use crate::supervision::{Supervised, SupervisionSpec};
 use crate::supervisor::{self, ChildEvent, ChildEventKind, Outcome};
 use actix::prelude::*;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::oneshot;
 use villas_sdk::{ComponentSpec, ErrorInfo};
 
@@ -32,8 +29,6 @@ pub struct Root {
     manager: Option<(String, Addr<IcActor>)>,
     /// Its restart history.
     supervised: Supervised,
-    /// The AMQP bus, if one is configured.
-    bus: Option<Addr<AmqpBus>>,
     /// Tells the daemon to stop because of an escalation (used once).
     escalation: Option<oneshot::Sender<String>>,
 }
@@ -48,7 +43,6 @@ impl Root {
     pub fn start_tree(
         env: Arc<ActorEnv>,
         manager: ComponentSpec,
-        bus: Option<Addr<AmqpBus>>,
         escalation: oneshot::Sender<String>,
     ) -> Result<Addr<Self>, ErrorInfo> {
         let mut failure = None;
@@ -57,7 +51,6 @@ impl Root {
                 env,
                 manager: None,
                 supervised: Supervised::default(),
-                bus,
                 escalation: Some(escalation),
             };
             if let Err(error) = root.start_manager(ctx.address(), manager) {
@@ -67,12 +60,7 @@ impl Root {
         });
         match failure {
             None => Ok(root),
-            Some(error) => {
-                root.do_send(Shutdown {
-                    deadline: Duration::from_secs(1),
-                });
-                Err(error)
-            }
+            Some(error) => Err(error),
         }
     }
 
@@ -134,45 +122,17 @@ impl Actor for Root {
     type Context = Context<Self>;
 }
 
-/// How long kinds may take to end what their components ran when the
-/// daemon stops (after which they kill it).
-pub const KIND_DRAIN_GRACE: Duration = Duration::from_secs(5);
-
-/// Stops the daemon in order, within `deadline`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Shutdown {
-    /// Upper bound for the whole sequence.
-    pub deadline: Duration,
-}
-
-impl Handler<Shutdown> for Root {
+impl Handler<Retire> for Root {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, Shutdown { deadline }: Shutdown, _: &mut Context<Self>) -> Self::Result {
+    /// Retires the root manager, which retires its components first; from
+    /// now on an actor that stops is no death to report.
+    fn handle(&mut self, _: Retire, _: &mut Context<Self>) -> Self::Result {
         self.env.stopping.store(true, Ordering::Relaxed);
         let manager = self.manager.take().map(|(_, addr)| addr);
-        let publisher = self.env.publisher.clone();
-        let bus = self.bus.take();
-        let kinds = self.env.kinds.clone();
         Box::pin(async move {
-            let sequence = async {
-                if let Some(manager) = manager {
-                    let _ = manager.send(StopComponent).await;
-                }
-                // Whatever the components ran must not outlive the daemon.
-                let drained = tokio::task::spawn_blocking(move || kinds.drain(KIND_DRAIN_GRACE));
-                if drained.await.is_err() {
-                    tracing::error!("a kind panicked while draining");
-                }
-                tracing::info!("components stopped; flushing status messages");
-                publisher.flush().await;
-                if let Some(bus) = bus {
-                    let _ = bus.send(CloseBus).await;
-                }
-            };
-            if tokio::time::timeout(deadline, sequence).await.is_err() {
-                tracing::warn!(?deadline, "shutdown deadline passed; stopping anyway");
+            if let Some(manager) = manager {
+                let _ = manager.send(Retire).await;
             }
         })
     }

@@ -21,9 +21,8 @@
 
 use super::publish::PublishLoop;
 use super::redelivery::{Recent, REMEMBERED, SUSPECT_WINDOW};
-use super::{Outbox, STATUS_MESSAGE_TYPE};
-use crate::component_actor::{Deliver, Delivered};
-use crate::directory::Directory;
+use super::STATUS_MESSAGE_TYPE;
+use crate::ports::{BusControl, BusHandle, Intake, Intook, Outbox, Transport};
 use actix::prelude::*;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -38,8 +37,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use villas_metrics::DropReason;
-use villas_sdk::protocol::{parse_body, ActionError, Body};
+use villas_metrics::{DaemonMetrics, DropReason};
 use villas_sdk::Headers;
 
 /// What the AMQP bus needs to know.
@@ -133,16 +131,42 @@ type Failed = (lapin::Error, Option<Connection>);
 /// `None` when that consumer ended.
 type Consumed = (u64, Option<lapin::Result<Delivery>>);
 
+/// The AMQP transport, before it starts.
+pub struct Amqp {
+    /// Where the broker is and how to use it.
+    settings: AmqpSettings,
+    /// The bus gauge, reconnects and traffic counters.
+    metrics: Arc<DaemonMetrics>,
+}
+
+impl Amqp {
+    /// The AMQP transport with `settings`, reporting to `metrics`.
+    pub fn new(settings: AmqpSettings, metrics: Arc<DaemonMetrics>) -> Self {
+        Amqp { settings, metrics }
+    }
+}
+
+impl Transport for Amqp {
+    fn start(self: Box<Self>, intake: Intake, outbox: Outbox) -> BusHandle {
+        let bus = AmqpBus::new(self.settings, intake, outbox, self.metrics);
+        let linked = bus.linked.subscribe();
+        let control = bus.start().recipient();
+        BusHandle::new(linked, Some(control))
+    }
+}
+
 /// The consumer actor.
 pub struct AmqpBus {
     /// Settings.
     settings: Arc<AmqpSettings>,
-    /// Where to route actions.
-    directory: Directory,
+    /// Where received messages go.
+    intake: Intake,
     /// Outbox to hand to the publish loop when the actor starts.
     outbox: Option<Outbox>,
     /// The channel the publish loop publishes on (`None` while down).
     link: watch::Sender<Option<Channel>>,
+    /// Whether a channel is declared and usable (readiness).
+    linked: watch::Sender<bool>,
     /// The live connection.
     connection: Option<Connection>,
     /// The live channel (consumer, acks).
@@ -157,26 +181,33 @@ pub struct AmqpBus {
     state: BusState,
     /// The last consumer error, reported when the link goes down.
     last_error: Option<String>,
-    /// Whether actions are still taken (cleared by [`StopIntake`]).
-    intake: bool,
+    /// Whether actions are still taken (cleared by
+    /// [`BusControl::StopIntake`]).
+    intake_open: bool,
     /// The latest delivery not yet acknowledged (acks are batched).
     unacked: Option<Acker>,
     /// Deliveries dispatched and not yet acknowledged.
     unacked_count: u16,
     /// Dispatched actions, to recognise redeliveries.
     recent: Recent,
-    /// The daemon's metrics (bus gauge, reconnects, traffic), if set.
-    metrics: Option<Arc<villas_metrics::DaemonMetrics>>,
+    /// The daemon's metrics (bus gauge, reconnects, published statuses).
+    metrics: Arc<DaemonMetrics>,
 }
 
 impl AmqpBus {
     /// A bus that will connect when started.
-    pub fn new(settings: AmqpSettings, directory: Directory, outbox: Outbox) -> Self {
+    fn new(
+        settings: AmqpSettings,
+        intake: Intake,
+        outbox: Outbox,
+        metrics: Arc<DaemonMetrics>,
+    ) -> Self {
         AmqpBus {
             settings: Arc::new(settings),
-            directory,
+            intake,
             outbox: Some(outbox),
             link: watch::channel(None).0,
+            linked: watch::channel(false).0,
             connection: None,
             channel: None,
             generation: 0,
@@ -184,31 +215,19 @@ impl AmqpBus {
             up_since: None,
             state: BusState::Connecting,
             last_error: None,
-            intake: true,
+            intake_open: true,
             unacked: None,
             unacked_count: 0,
             recent: Recent::new(REMEMBERED),
-            metrics: None,
+            metrics,
         }
     }
 
-    /// Reports the bus state and traffic to `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<villas_metrics::DaemonMetrics>) -> Self {
-        self.metrics = Some(metrics);
-        self
-    }
-
-    /// The current channel as the publish loop sees it: `Some` once the
-    /// exchange, queue and binding are declared (readiness, `crate::notify`).
-    pub fn link_watch(&self) -> watch::Receiver<Option<Channel>> {
-        self.link.subscribe()
-    }
-
-    /// Runs one metrics call, if metrics are set.
-    fn metric(&self, record: impl FnOnce(&villas_metrics::DaemonMetrics)) {
-        if let Some(metrics) = &self.metrics {
-            record(metrics);
-        }
+    /// Hands the publish loop its channel (`None` while down) and tells
+    /// readiness whether there is one.
+    fn set_link(&self, channel: Option<Channel>) {
+        self.linked.send_replace(channel.is_some());
+        self.link.send_replace(channel);
     }
 
     /// Logs a state transition (once per change).
@@ -221,13 +240,11 @@ impl AmqpBus {
             BusState::Down => tracing::warn!(%from, %to, reason, "bus state"),
             _ => tracing::info!(%from, %to, reason, "bus state"),
         }
-        if let Some(metrics) = &self.metrics {
-            // A connection after the first counts as a reconnection.
-            match (from.linked(), to.linked()) {
-                (false, true) => metrics.bus_up(),
-                (true, false) => metrics.bus_down(),
-                _ => {}
-            }
+        // A connection after the first counts as a reconnection.
+        match (from.linked(), to.linked()) {
+            (false, true) => self.metrics.bus_up(),
+            (true, false) => self.metrics.bus_down(),
+            _ => {}
         }
         self.state = to;
     }
@@ -241,7 +258,7 @@ impl AmqpBus {
             .connection
             .take()
             .filter(|connection| connection.status().connected());
-        let consume = self.intake;
+        let consume = self.intake_open;
         let attempt = async move {
             match tokio::time::timeout(ATTEMPT_TIMEOUT, establish(settings, reuse, consume)).await {
                 Ok(result) => result,
@@ -288,9 +305,9 @@ impl AmqpBus {
                     .chain(ended),
             );
         }
-        self.link.send_replace(Some(channel));
-        tracing::info!(exchange = %self.settings.exchange, queue = %self.settings.queue, heartbeat, consuming = self.intake, "bus connected");
-        let to = if self.intake {
+        self.set_link(Some(channel));
+        tracing::info!(exchange = %self.settings.exchange, queue = %self.settings.queue, heartbeat, consuming = self.intake_open, "bus connected");
+        let to = if self.intake_open {
             BusState::Up
         } else {
             BusState::Draining
@@ -319,10 +336,10 @@ impl AmqpBus {
         ctx.run_later(delay, |bus, ctx| bus.connect(ctx));
     }
 
-    /// Whether the consumer ended because [`StopIntake`] cancelled it: the
+    /// Whether the consumer ended because [`BusControl::StopIntake`] cancelled it: the
     /// channel is still open and keeps publishing.
     fn stopped_by_us(&self) -> bool {
-        !self.intake
+        !self.intake_open
             && self.last_error.is_none()
             && self
                 .channel
@@ -332,7 +349,7 @@ impl AmqpBus {
 
     /// The link was lost: tell the publish loop, reconnect after a backoff.
     fn lost(&mut self, ctx: &mut Context<Self>) {
-        self.link.send_replace(None);
+        self.set_link(None);
         self.unacked = None;
         self.unacked_count = 0;
         self.recent.link_lost(SUSPECT_WINDOW);
@@ -371,7 +388,7 @@ impl AmqpBus {
     }
 
     fn on_delivery(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
-        if !self.intake {
+        if !self.intake_open {
             // Taken back by the broker: a restarted daemon gets it.
             let acker = delivery.acker;
             actix::spawn(async move {
@@ -385,7 +402,6 @@ impl AmqpBus {
             });
             return;
         }
-        self.metric(|m| m.message_received());
         self.dispatch(&delivery);
         self.unacked_count += 1;
         if self.unacked.replace(delivery.acker).is_none() {
@@ -411,6 +427,9 @@ impl AmqpBus {
         });
     }
 
+    /// Hands a delivery to the intake, minus what only AMQP knows: our
+    /// own status traffic (by its `type` property) and redeliveries of
+    /// actions dispatched already.
     fn dispatch(&mut self, delivery: &Delivery) {
         let properties = &delivery.properties;
         if properties
@@ -418,52 +437,21 @@ impl AmqpBus {
             .as_ref()
             .is_some_and(|kind| kind.as_str() == STATUS_MESSAGE_TYPE)
         {
-            return self.metric(|m| m.message_dropped(DropReason::Status));
+            self.intake.skip(DropReason::Status);
+            return;
         }
         let headers = headers_of(properties.headers().as_ref());
-        if headers.is_empty() {
-            return self.metric(|m| m.message_dropped(DropReason::NoHeaders));
-        }
         let fingerprint = Recent::fingerprint(&headers, &delivery.data);
         if delivery.redelivered && self.recent.take(fingerprint) {
             tracing::info!(
                 ?headers,
                 "redelivered message was dispatched already; dropped"
             );
-            return self.metric(|m| m.message_dropped(DropReason::Redelivered));
+            self.intake.skip(DropReason::Redelivered);
+            return;
         }
-        let size = delivery.data.len();
-        let limit = self.settings.max_body_bytes;
-        let parsed = if size > limit {
-            // Not parsed: refused as too large to everyone it addresses.
-            Body::Invalid(ActionError::TooLarge { size, limit })
-        } else {
-            parse_body(&delivery.data)
-        };
-        let delivered = match parsed {
-            Body::NotAnAction => {
-                return self.metric(|m| m.message_dropped(DropReason::NotAnAction))
-            }
-            Body::Action(action) => Delivered::Action(action),
-            Body::Invalid(error) => {
-                tracing::warn!(%error, ?headers, "malformed action message");
-                self.metric(|m| m.message_malformed());
-                Delivered::Invalid(error)
-            }
-        };
-        self.recent.record(fingerprint);
-        let message = Arc::new(delivered);
-        let reached = self.directory.read().route(&headers, |route| {
-            route.target.do_send(Deliver(message.clone()))
-        });
-        tracing::debug!(
-            reached,
-            ?headers,
-            redelivered = delivery.redelivered,
-            "message fanned out"
-        );
-        if reached == 0 {
-            self.metric(|m| m.message_dropped(DropReason::NoMatch));
+        if let Intook::Dispatched(_) = self.intake.accept(&headers, &delivery.data) {
+            self.recent.record(fingerprint);
         }
     }
 }
@@ -478,9 +466,9 @@ impl Actor for AmqpBus {
                 outbox,
                 self.link.subscribe(),
                 exchange,
-                self.directory.clone(),
-            )
-            .with_metrics(self.metrics.clone());
+                self.intake.clone(),
+                self.metrics.clone(),
+            );
             actix::spawn(publish.run());
         }
         tracing::info!(state = %self.state, "bus state");
@@ -511,17 +499,23 @@ impl StreamHandler<Consumed> for AmqpBus {
     fn finished(&mut self, _ctx: &mut Context<Self>) {}
 }
 
-/// The daemon stops: take no more actions (the consumer is cancelled; what
-/// the broker still sends is given back to the queue), keep publishing.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopIntake;
-
-impl Handler<StopIntake> for AmqpBus {
+impl Handler<BusControl> for AmqpBus {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, _: StopIntake, _: &mut Context<Self>) -> Self::Result {
-        self.intake = false;
+    fn handle(&mut self, control: BusControl, ctx: &mut Context<Self>) -> Self::Result {
+        match control {
+            BusControl::StopIntake => self.stop_intake(),
+            BusControl::Close => self.close(ctx),
+        }
+    }
+}
+
+impl AmqpBus {
+    /// The daemon stops: take no more actions (the consumer is cancelled;
+    /// what the broker still sends is given back to the queue), keep
+    /// publishing.
+    fn stop_intake(&mut self) -> ResponseFuture<()> {
+        self.intake_open = false;
         self.ack();
         if self.state.linked() {
             self.set_state(BusState::Draining, "stopping: no new actions");
@@ -542,21 +536,13 @@ impl Handler<StopIntake> for AmqpBus {
             }
         })
     }
-}
 
-/// Closes the connection cleanly (after the publish loop was flushed).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CloseBus;
-
-impl Handler<CloseBus> for AmqpBus {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, _: CloseBus, ctx: &mut Context<Self>) -> Self::Result {
+    /// Closes the connection cleanly (after the publish loop was flushed).
+    fn close(&mut self, ctx: &mut Context<Self>) -> ResponseFuture<()> {
         self.ack();
-        self.intake = false;
+        self.intake_open = false;
         self.set_state(BusState::Closed, "daemon stopping");
-        self.link.send_replace(None);
+        self.set_link(None);
         let channel = self.channel.take();
         let connection = self.connection.take();
         ctx.stop();
