@@ -40,7 +40,7 @@ pub struct ApiState {
 
 /// The OpenAPI document served at `/api/v1/openapi.json`; it describes
 /// exactly [`ROUTES`] (checked by the tests).
-pub const OPENAPI: &str = include_str!("api/openapi.json");
+pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Declares every route once: [`ROUTES`] (what the OpenAPI document must
 /// describe) and the function that registers them.

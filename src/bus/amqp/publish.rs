@@ -6,7 +6,7 @@
 //! through the intake like any action ([`Intake::refresh_all`]).
 
 use super::pending::{Pending, Status, PENDING_LIMIT_BYTES};
-use super::STATUS_MESSAGE_TYPE;
+use crate::bus::STATUS_MESSAGE_TYPE;
 use crate::ports::{Intake, Outbox, Outgoing};
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};

@@ -1,11 +1,11 @@
 //! The AMQP consumer actor: connects to the broker (retrying with jittered
 //! backoff for ever), declares the headers exchange, one queue for the
 //! whole daemon and one binding, consumes with manual acknowledgements,
-//! and fans every action out in-process through the routing table. It
+//! and hands every message to the transport-neutral intake. It
 //! tracks the bus state (connecting, up, down, draining, closed; a log
 //! line per transition), rebuilds the channel after a channel-level error
 //! (on the same connection when it is still open), and hands the current
-//! channel to the publish loop ([`super::publish`]).
+//! channel to the publish loop ([`publish`]).
 //!
 //! Binding scheme: a single binding with no arguments (a headers exchange
 //! binding that matches every message), whatever the number of
@@ -17,11 +17,13 @@
 //! Delivery: a message is acknowledged once it is dispatched to the
 //! mailboxes of the components it addresses (acks are batched, prefetch
 //! bounded). A message the broker redelivers after a connection loss is
-//! dropped if it was dispatched already ([`super::redelivery`]).
+//! dropped if it was dispatched already ([`redelivery`]).
 
-use super::publish::PublishLoop;
-use super::redelivery::{Recent, REMEMBERED, SUSPECT_WINDOW};
-use super::STATUS_MESSAGE_TYPE;
+pub mod pending;
+pub mod publish;
+pub mod redelivery;
+
+use crate::bus::STATUS_MESSAGE_TYPE;
 use crate::ports::{BusControl, BusHandle, Intake, Intook, Outbox, Transport};
 use actix::prelude::*;
 use futures_util::StreamExt;
@@ -33,6 +35,8 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::Acker;
 use lapin::{Channel, Connection, ExchangeKind};
+use publish::PublishLoop;
+use redelivery::{Recent, REMEMBERED, SUSPECT_WINDOW};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,7 +62,7 @@ pub struct AmqpSettings {
     /// Bodies larger than this are dropped with a log line.
     pub max_body_bytes: usize,
     /// TLS files for an `amqps://` URL (`broker.tls`).
-    pub tls: Option<super::connect::TlsFiles>,
+    pub tls: Option<crate::bus::connect::TlsFiles>,
 }
 
 /// The consumer tag of the daemon's consumer.
@@ -581,7 +585,7 @@ async fn establish(
 ) -> Result<Established, Failed> {
     let connection = match reuse {
         Some(connection) => connection,
-        None => super::connect::connect(&settings.url, settings.tls.as_ref(), &settings.queue)
+        None => crate::bus::connect::connect(&settings.url, settings.tls.as_ref(), &settings.queue)
             .await
             .map_err(|error| (error, None))?,
     };
