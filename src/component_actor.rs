@@ -44,7 +44,7 @@ pub struct ActorEnv {
     /// The state directory: data directories, created components.
     pub store: crate::store::Store,
     /// Configured components waiting for their manager's actor to start.
-    pub configured: crate::tree::PendingComponents,
+    pub configured: crate::placement::PendingComponents,
     /// The daemon's metrics (each IC takes its handle from it).
     pub metrics: Arc<villas_metrics::Metrics>,
 }
@@ -358,12 +358,16 @@ impl Actor for IcActor {
             // Its configured components (so that its first status lists
             // them), then those created earlier and stored.
             children.own_addr = Some(ctx.address());
-            let configured = children.env.configured.take(&children.own_uuid);
-            let restored = children.env.store.take_restored(&children.own_uuid);
-            for spec in configured.into_iter().chain(restored) {
+            for configured in children.env.configured.take(&children.own_uuid) {
+                let uuid = configured.spec.uuid().to_owned();
+                if let Err(error) = children.add(configured.spec, configured.supervision) {
+                    tracing::error!(%uuid, %error, "configured component not created");
+                }
+            }
+            for spec in children.env.store.take_restored(&children.own_uuid) {
                 let uuid = spec.uuid().to_owned();
                 if let Err(error) = children.create(spec) {
-                    tracing::error!(%uuid, %error, "configured or stored component not created");
+                    tracing::error!(%uuid, %error, "stored component not created");
                 }
             }
         }
@@ -626,11 +630,12 @@ impl Children {
     }
 }
 
-impl ManagerOps for Children {
-    fn create(&mut self, spec: ComponentSpec) -> Result<(), ErrorInfo> {
+impl Children {
+    /// Creates a component (stored unless configured) under this manager
+    /// and supervises it with `supervision`.
+    fn add(&mut self, spec: ComponentSpec, supervision: SupervisionSpec) -> Result<(), ErrorInfo> {
         let uuid = spec.uuid().to_owned();
         let durable = spec.clone();
-        let supervision = SupervisionSpec::from_properties(&spec.properties)?;
         let is_manager = spec.identity.category == "manager";
         let supervisor = self.own_addr.clone().map(Addr::recipient);
         let addr = IcActor::spawn(&self.env, spec, Some(self.own_uuid.clone()), supervisor)?;
@@ -644,6 +649,13 @@ impl ManagerOps for Children {
             .insert(uuid.clone(), supervision, is_manager);
         self.managed.insert(uuid, addr);
         Ok(())
+    }
+}
+
+impl ManagerOps for Children {
+    fn create(&mut self, spec: ComponentSpec) -> Result<(), ErrorInfo> {
+        let supervision = SupervisionSpec::from_properties(&spec.properties)?;
+        self.add(spec, supervision)
     }
 
     fn delete(&mut self, uuid: &str) -> Result<(), ErrorInfo> {
@@ -705,8 +717,8 @@ mod tests {
             "uuid: {manager}\nstate_dir: {}\ncomponents:\n- {{category: simulator, type: dummy, uuid: {child}, transition_delay: 0.01, restart_backoff: {{initial: 0.01, max: 0.02}}}}\n",
             dir.path().display()
         );
-        let mut settings = from_text(&yaml, Format::Yaml, &kinds).unwrap();
-        let store = crate::store::Store::open(&settings).unwrap();
+        let settings = from_text(&yaml, Format::Yaml, &kinds).unwrap();
+        let store = crate::store::Store::open(&settings.state, &settings.placement).unwrap();
         let (publisher, mut outbox) = Publisher::channel();
         let metrics = villas_metrics::Metrics::new(&villas_metrics::BuildInfo {
             version: "test".into(),
@@ -722,11 +734,15 @@ mod tests {
             stopping: AtomicBool::new(false),
             store,
             metrics: Arc::new(metrics),
-            configured: crate::tree::PendingComponents::new(std::mem::take(
-                &mut settings.components,
-            )),
+            configured: crate::placement::PendingComponents::new(settings.placement.components),
         });
-        let top = IcActor::spawn(&env, settings.root, Some(manager.into()), None).unwrap();
+        let top = IcActor::spawn(
+            &env,
+            settings.placement.root.spec,
+            Some(manager.into()),
+            None,
+        )
+        .unwrap();
         let mut states = Vec::new();
         let mut next_state = async || loop {
             match outbox.recv().await {

@@ -4,14 +4,13 @@
 //! the one owner of the stop sequence.
 
 use crate::api::{self, ApiState};
-use crate::bus::amqp::Amqp;
-use crate::bus::local::Local;
 use crate::component_actor::{ActorEnv, Retire};
 use crate::directory::Directory;
 use crate::kinds::KindRegistry;
-use crate::ports::{BusHandle, Intake, Publisher, Transport};
+use crate::placement::PendingComponents;
+use crate::ports::{BusHandle, Intake, Publisher};
 use crate::root::Root;
-use crate::settings::{redact_url, Settings};
+use crate::settings::Settings;
 use actix::Addr;
 use actix_web::dev::ServerHandle;
 use std::future::Future;
@@ -81,53 +80,50 @@ pub const KIND_DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs until `shutdown` completes. Must be called inside an actix system.
 pub async fn run(
-    mut settings: Settings,
+    settings: Settings,
     kinds: KindRegistry,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let started = Instant::now();
-    let store = crate::store::Store::open(&settings)?;
-    let (manager_count, component_count) = (settings.manager_count(), settings.component_count());
+    let Settings {
+        uuid,
+        state,
+        bus,
+        api,
+        heartbeat,
+        placement,
+        ..
+    } = settings;
+    let store = crate::store::Store::open(&state, &placement)?;
+    let (manager_count, component_count) = (placement.manager_count(), placement.component_count());
     let host = Arc::new(HostInfo::detect(VERSION));
     let directory = Directory::new();
     let (publisher, outbox) = Publisher::channel();
     let metrics = Arc::new(villas_metrics::Metrics::new(&build_info())?);
 
-    let (transport, bus_name): (Box<dyn Transport>, _) = match &settings.broker {
-        Some(amqp) => {
-            tracing::info!(url = %redact_url(&amqp.url), exchange = %amqp.exchange, "using the AMQP bus");
-            let transport = Amqp::new(amqp.clone(), metrics.daemon().clone());
-            (Box::new(transport), "amqp")
-        }
-        None => {
-            tracing::info!("no broker configured: using the in-process bus; the HTTP API is the control surface");
-            (Box::new(Local::new(metrics.daemon().clone())), "local")
-        }
-    };
-    let max_body = settings
-        .broker
-        .as_ref()
-        .map_or(usize::MAX, |b| b.max_body_bytes);
     let intake = Intake::new(
         Arc::new(directory.clone()),
-        max_body,
+        bus.max_body_bytes(),
         metrics.daemon().clone(),
     );
-    let bus = transport.start(intake, outbox);
+    let bus_name = bus.name();
+    let bus = bus
+        .transport(metrics.daemon().clone())
+        .start(intake, outbox);
 
     let env = Arc::new(ActorEnv {
         kinds: kinds.clone(),
         directory: directory.clone(),
         publisher: publisher.clone(),
         host: host.clone(),
-        heartbeat: settings.heartbeat,
+        heartbeat,
         stopping: std::sync::atomic::AtomicBool::new(false),
         store,
         metrics: metrics.clone(),
-        configured: crate::tree::PendingComponents::new(std::mem::take(&mut settings.components)),
+        configured: PendingComponents::new(placement.components),
     });
     let (escalation, escalated) = tokio::sync::oneshot::channel();
-    let root = match Root::start_tree(env, settings.root.clone(), escalation) {
+    let root = match Root::start_tree(env, placement.root, escalation) {
         Ok(root) => root,
         Err(error) => {
             let running = Running {
@@ -141,7 +137,7 @@ pub async fn run(
             return Err(DaemonError::Components(error));
         }
     };
-    tracing::info!(uuid = %settings.uuid, managers = manager_count, components = component_count, "supervision tree started");
+    tracing::info!(%uuid, managers = manager_count, components = component_count, "supervision tree started");
     let mut running = Running {
         bus,
         root: Some(root),
@@ -150,10 +146,10 @@ pub async fn run(
         api: None,
     };
 
-    if let Some(api) = &settings.api {
+    if let Some(api) = &api {
         let state = ApiState {
             directory: directory.clone(),
-            uuid: settings.uuid.clone(),
+            uuid: uuid.clone(),
             host,
             started,
             bus: bus_name,

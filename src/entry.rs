@@ -4,6 +4,7 @@
 //! loads the broker section of the configuration only). A lab
 //! that adds its own kinds calls [`main_with_kinds`] from its own `main`.
 
+use crate::bus::BusSettings;
 use crate::cli::{Cli, Command};
 use crate::kinds::KindRegistry;
 use crate::settings::{self, redact_url, EXIT_CONFIG};
@@ -55,17 +56,17 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
         Err(error) => return invalid_configuration(error),
     };
     if !run_daemon {
+        let bus = match &settings.bus {
+            BusSettings::Local => "in-process".to_owned(),
+            BusSettings::Amqp(amqp) => redact_url(&amqp.url),
+        };
         println!(
-            "configuration OK: {} (uuid {}, broker {}, {} manager(s), {} component(s))",
+            "configuration OK: {} (uuid {}, broker {bus}, {} manager(s), {} component(s))",
             file.as_deref()
                 .map_or_else(|| "<defaults>".into(), |f| f.display().to_string()),
             settings.uuid,
-            settings
-                .broker
-                .as_ref()
-                .map_or_else(|| "in-process".into(), |b| redact_url(&b.url)),
-            settings.manager_count(),
-            settings.component_count(),
+            settings.placement.manager_count(),
+            settings.placement.component_count(),
         );
         return ExitCode::SUCCESS;
     }

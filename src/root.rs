@@ -1,6 +1,6 @@
 //! The root of the supervision tree: starts the root manager (the
 //! daemon's uuid; every configured component is below it, see
-//! `crate::tree`), and retires it when the daemon stops (the daemon owns
+//! `crate::placement`), and retires it when the daemon stops (the daemon owns
 //! the order of the stop, `crate::daemon`).
 //!
 //! The root supervises the root manager like a manager supervises its
@@ -10,13 +10,14 @@
 //! (`EXIT_ESCALATED`) so that systemd restarts it.
 
 use crate::component_actor::{ActorEnv, IcActor, Retire};
-use crate::supervision::{Supervised, SupervisionSpec};
+use crate::placement::ConfiguredComponent;
+use crate::supervision::Supervised;
 use crate::supervisor::{self, ChildEvent, ChildEventKind, Outcome};
 use actix::prelude::*;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::oneshot;
-use villas_sdk::{ComponentSpec, ErrorInfo};
+use villas_sdk::ErrorInfo;
 
 /// Exit code of a daemon stopped by an escalation (`EX_SOFTWARE`).
 pub const EXIT_ESCALATED: u8 = 70;
@@ -42,7 +43,7 @@ impl Root {
     /// root gives up.
     pub fn start_tree(
         env: Arc<ActorEnv>,
-        manager: ComponentSpec,
+        manager: ConfiguredComponent,
         escalation: oneshot::Sender<String>,
     ) -> Result<Addr<Self>, ErrorInfo> {
         let mut failure = None;
@@ -64,16 +65,20 @@ impl Root {
         }
     }
 
-    fn start_manager(&mut self, own: Addr<Root>, manager: ComponentSpec) -> Result<(), ErrorInfo> {
-        let uuid = manager.uuid().to_owned();
-        let supervision = SupervisionSpec::from_properties(&manager.properties)?;
+    fn start_manager(
+        &mut self,
+        own: Addr<Root>,
+        manager: ConfiguredComponent,
+    ) -> Result<(), ErrorInfo> {
+        let uuid = manager.spec.uuid().to_owned();
         let addr = IcActor::spawn(
             &self.env,
-            manager,
-            Some(uuid.clone()),
+            manager.spec,
+            Some(manager.manager),
             Some(own.recipient()),
         )?;
-        self.supervised.insert(uuid.clone(), supervision, true);
+        self.supervised
+            .insert(uuid.clone(), manager.supervision, true);
         self.manager = Some((uuid, addr));
         Ok(())
     }

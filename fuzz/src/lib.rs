@@ -235,9 +235,8 @@ pub fn settings(data: &[u8]) {
     let text = String::from_utf8_lossy(text);
     if let Ok(settings) = settings::from_text(&text, format, kinds()) {
         // What was accepted is usable: every component has a valid uuid.
-        let specs = settings.components.iter().map(|c| &c.spec);
-        for spec in specs.chain([&settings.root]) {
-            let uuid = spec.uuid();
+        for configured in settings.placement.all() {
+            let uuid = configured.spec.uuid();
             assert_eq!(villas_sdk::spec::canonical_uuid(uuid), uuid);
         }
     }

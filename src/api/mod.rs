@@ -9,15 +9,71 @@ pub mod auth;
 
 use crate::component_actor::{Execute, Executed, GetStatus};
 use crate::directory::Directory;
+use crate::invalid::InvalidSetting;
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use serde::Deserialize;
 use serde_json::json;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use villas_sdk::protocol::{parse_body, Body, HostInfo};
 use villas_sdk::{ErrorCode, ErrorInfo};
+
+/// `[api]` as written in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    /// Serve the HTTP API.
+    enabled: Option<bool>,
+    /// TCP port (0: any free port, logged at start-up).
+    port: Option<u16>,
+    /// Bind address.
+    bind: Option<String>,
+    /// File holding the bearer token the API requires (none: no auth).
+    token_file: Option<PathBuf>,
+    /// Name of an environment variable holding the bearer token.
+    token_env: Option<String>,
+    /// With a token: `/api/v1/health` answers without it (default true).
+    open_health: Option<bool>,
+    /// With a token: `/metrics` answers without it (default false).
+    open_metrics: Option<bool>,
+}
+
+/// The HTTP API's section of the settings, validated here.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Bearer-token authentication (`None`: the API is open).
+    pub auth: Option<auth::ApiAuth>,
+}
+
+impl ApiSettings {
+    /// Validates the `api` section (reading the token); `None`: the API
+    /// is disabled.
+    pub fn from_raw(raw: RawApi) -> Result<Option<ApiSettings>, InvalidSetting> {
+        if !raw.enabled.unwrap_or(true) {
+            return Ok(None);
+        }
+        let bind = raw.bind.as_deref().unwrap_or("127.0.0.1");
+        let ip: IpAddr = bind
+            .parse()
+            .map_err(|_| InvalidSetting::new("api.bind", format!("not an IP address: {bind:?}")))?;
+        let token = auth::load_token(raw.token_file.as_deref(), raw.token_env.as_deref())
+            .map_err(|e| InvalidSetting::new(e.key, e.message))?;
+        Ok(Some(ApiSettings {
+            listen: SocketAddr::new(ip, raw.port.unwrap_or(8089)),
+            auth: token.map(|token| auth::ApiAuth {
+                token,
+                open_health: raw.open_health.unwrap_or(true),
+                open_metrics: raw.open_metrics.unwrap_or(false),
+            }),
+        }))
+    }
+}
 
 /// What the handlers need.
 #[derive(Clone)]

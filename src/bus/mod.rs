@@ -10,3 +10,49 @@ pub mod local;
 /// The AMQP `type` property our status messages carry, so that the
 /// consumer drops its own status traffic without parsing it.
 pub const STATUS_MESSAGE_TYPE: &str = "villas.status";
+
+use crate::ports::Transport;
+use std::sync::Arc;
+use villas_metrics::DaemonMetrics;
+
+/// Which transport the daemon uses: one variant per transport.
+#[derive(Debug, Clone)]
+pub enum BusSettings {
+    /// No broker configured: the in-process bus.
+    Local,
+    /// The AMQP bus.
+    Amqp(amqp::AmqpSettings),
+}
+
+impl BusSettings {
+    /// The transport's name, as the HTTP API reports it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BusSettings::Local => "local",
+            BusSettings::Amqp(_) => "amqp",
+        }
+    }
+
+    /// The largest message body the transport hands the components.
+    pub fn max_body_bytes(&self) -> usize {
+        match self {
+            // Actions come through the HTTP API, which bounds its bodies.
+            BusSettings::Local => usize::MAX,
+            BusSettings::Amqp(amqp) => amqp.max_body_bytes,
+        }
+    }
+
+    /// The transport these settings select, reporting to `metrics`.
+    pub fn transport(&self, metrics: Arc<DaemonMetrics>) -> Box<dyn Transport> {
+        match self {
+            BusSettings::Local => {
+                tracing::info!("no broker configured: using the in-process bus; the HTTP API is the control surface");
+                Box::new(local::Local::new(metrics))
+            }
+            BusSettings::Amqp(amqp) => {
+                tracing::info!(url = %amqp::settings::redact_url(&amqp.url), exchange = %amqp.exchange, "using the AMQP bus");
+                Box::new(amqp::Amqp::new(amqp.clone(), metrics))
+            }
+        }
+    }
+}

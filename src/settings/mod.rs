@@ -1,170 +1,32 @@
 //! Settings, loaded in stages: raw fragments (a TOML, YAML or JSON file in
 //! the reference's format, then `VILLAS_CONTROLLER__SECTION__KEY`
 //! environment overrides) -> one raw document checked key by key
-//! (`deny_unknown_fields`) -> validated [`Settings`] with typed durations,
-//! socket addresses and component definitions. Every error names the file
-//! and the key.
+//! ([`raw`]) -> validated [`Settings`], each section by its owner: `broker`
+//! by `crate::bus::amqp::settings`, `api` by `crate::api`, `state_dir` by
+//! `crate::store`, `components` by `crate::placement` (which places them
+//! once). Every error names the file and the key.
 
-use crate::bus::amqp::AmqpSettings;
+pub mod raw;
+
+use crate::api::ApiSettings;
+use crate::bus::amqp::settings::BrokerSection;
+use crate::bus::BusSettings;
+use crate::invalid::{positive_seconds, InvalidSetting};
 use crate::kinds::KindRegistry;
-use crate::tree::{ConfiguredComponent, Entry};
-use serde::Deserialize;
-use serde_json::{Map, Value};
-use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use crate::placement::Placement;
+use crate::store::StateSettings;
+use raw::{RawClientSettings, RawSettings};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use villas_sdk::ComponentSpec;
+
+pub use crate::bus::amqp::settings::{redact_url, BrokerEndpoint};
 
 /// Exit code for configuration errors (`EX_CONFIG`).
 pub const EXIT_CONFIG: i32 = 78;
 
 /// File names searched in each configuration directory, in order.
 const FILE_NAMES: [&str; 4] = ["config.toml", "config.yaml", "config.yml", "config.json"];
-
-/// The raw configuration document.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSettings {
-    /// The daemon's uuid: its root generic manager's and its queue's; a
-    /// configured generic manager may carry it (it is then the root).
-    #[serde(default)]
-    uuid: Option<String>,
-    /// State directory: stored components and every component's data
-    /// directory (see `crate::store`).
-    #[serde(default)]
-    state_dir: Option<PathBuf>,
-    /// Deprecated alias of `state_dir` (the reference's `workdir`).
-    #[serde(default)]
-    workdir: Option<PathBuf>,
-    /// State section.
-    #[serde(default)]
-    state: RawState,
-    /// Broker section.
-    #[serde(default)]
-    broker: RawBroker,
-    /// HTTP API section.
-    #[serde(default)]
-    api: RawApi,
-    /// Status publication section.
-    #[serde(default)]
-    status: RawStatus,
-    /// Component definitions (free-form properties each).
-    #[serde(default)]
-    components: Vec<Map<String, Value>>,
-}
-
-/// `[broker]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBroker {
-    /// AMQP URI; absent: the in-process bus.
-    url: Option<String>,
-    /// Exchange name.
-    exchange: Option<String>,
-    /// AMQP heartbeat in seconds (added to the URI unless it has one).
-    heartbeat: Option<u16>,
-    /// Seconds the broker keeps our queue after we vanish.
-    queue_expires: Option<f64>,
-    /// Longest reconnect delay, seconds.
-    reconnect_max: Option<f64>,
-    /// Largest message body accepted, bytes.
-    max_body_bytes: Option<usize>,
-    /// `[broker.tls]`: CA file, client certificate and key (amqps:// only).
-    #[serde(default)]
-    tls: Option<crate::bus::connect::TlsFiles>,
-}
-
-/// The document as a client command reads it: the broker section only.
-/// Every other key is the daemon's and is neither read nor checked (a
-/// client must not fail on a token file or a state directory only the
-/// daemon's user can use).
-#[derive(Debug, Default, Deserialize)]
-struct RawClientSettings {
-    /// Broker section (still checked key by key).
-    #[serde(default)]
-    broker: RawBroker,
-}
-
-/// `[api]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawApi {
-    /// Serve the HTTP API.
-    enabled: Option<bool>,
-    /// TCP port (0: any free port, logged at start-up).
-    port: Option<u16>,
-    /// Bind address.
-    bind: Option<String>,
-    /// File holding the bearer token the API requires (none: no auth).
-    token_file: Option<PathBuf>,
-    /// Name of an environment variable holding the bearer token.
-    token_env: Option<String>,
-    /// With a token: `/api/v1/health` answers without it (default true).
-    open_health: Option<bool>,
-    /// With a token: `/metrics` answers without it (default false).
-    open_metrics: Option<bool>,
-}
-
-/// `[state]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawState {
-    /// Remove a component's data directory when it is deleted.
-    delete_data: Option<bool>,
-}
-
-/// `[status]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStatus {
-    /// Seconds between heartbeat status messages of each component.
-    heartbeat_interval: Option<f64>,
-}
-
-/// HTTP API settings.
-#[derive(Debug, Clone)]
-pub struct ApiSettings {
-    /// Where to listen.
-    pub listen: SocketAddr,
-    /// Bearer-token authentication (`None`: the API is open).
-    pub auth: Option<crate::api::auth::ApiAuth>,
-}
-
-/// Where the daemon keeps what must survive a restart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateSettings {
-    /// The state directory (`state_dir`).
-    pub dir: PathBuf,
-    /// `state.delete_data`: `delete` removes the component's data directory
-    /// too (default: it is kept).
-    pub delete_data: bool,
-}
-
-/// Where the broker is: what a client command needs of the settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerEndpoint {
-    /// Broker URI, heartbeat included (password included: never print it
-    /// unredacted).
-    pub url: String,
-    /// The headers exchange.
-    pub exchange: String,
-    /// TLS files for an `amqps://` URL (`broker.tls`).
-    pub tls: Option<crate::bus::connect::TlsFiles>,
-}
-
-/// The broker section, validated.
-#[derive(Debug)]
-struct BrokerSection {
-    /// Where the broker is.
-    endpoint: BrokerEndpoint,
-    /// `broker.queue_expires`.
-    queue_expires: Duration,
-    /// `broker.reconnect_max`.
-    reconnect_max: Duration,
-    /// `broker.max_body_bytes`.
-    max_body_bytes: usize,
-}
 
 /// Validated settings.
 #[derive(Debug, Clone)]
@@ -175,39 +37,15 @@ pub struct Settings {
     pub uuid: String,
     /// The state directory and what `delete` does with data.
     pub state: StateSettings,
-    /// The broker; `None`: the in-process bus.
-    pub broker: Option<AmqpSettings>,
+    /// The transport.
+    pub bus: BusSettings,
     /// The HTTP API; `None`: disabled.
     pub api: Option<ApiSettings>,
     /// Status heartbeat period.
     pub heartbeat: Duration,
-    /// The root generic manager (uuid: the daemon's): the configured
-    /// `manager`/`generic` entry with that uuid, else the default one
-    /// (see `crate::tree`).
-    pub root: ComponentSpec,
-    /// Every other configured component, configured managers included, in
-    /// order, each with the manager it goes under.
-    pub components: Vec<ConfiguredComponent>,
-}
-
-impl Settings {
-    /// The managers the daemon runs at start-up: the root and the
-    /// configured ones below it.
-    pub fn manager_count(&self) -> usize {
-        1 + self
-            .components
-            .iter()
-            .filter(|c| c.spec.identity.category == "manager")
-            .count()
-    }
-
-    /// The configured components that are not managers.
-    pub fn component_count(&self) -> usize {
-        self.components
-            .iter()
-            .filter(|c| c.spec.identity.category != "manager")
-            .count()
-    }
+    /// The configured components, placed: the root generic manager (uuid:
+    /// the daemon's) and everything below it.
+    pub placement: Placement,
 }
 
 /// A configuration that cannot be used.
@@ -301,7 +139,8 @@ pub fn load_broker(
             key: e.path().to_string(),
             message: e.into_inner().to_string(),
         })?;
-    Ok(broker_section(raw.broker, broker_url, &file_name)?.map(|section| section.endpoint))
+    let section = BrokerSection::from_raw(raw.broker, broker_url).map_err(in_file(&file_name))?;
+    Ok(section.map(|section| section.endpoint))
 }
 
 /// `file` (if any) and the environment overrides, merged into one raw
@@ -394,232 +233,54 @@ fn validate(
     broker_url: Option<&str>,
     kinds: &KindRegistry,
 ) -> Result<Settings, SettingsError> {
-    let invalid = |key: &str, message: String| SettingsError::Invalid {
-        file: file.to_owned(),
-        key: key.to_owned(),
-        message,
+    let state = StateSettings::from_config(raw.state_dir, raw.workdir, raw.state.delete_data)
+        .map_err(in_file(file))?;
+    let uuid = daemon_uuid(raw.uuid.as_deref(), &state).map_err(in_file(file))?;
+    let heartbeat = positive_seconds(
+        "status.heartbeat_interval",
+        raw.status.heartbeat_interval,
+        30.0,
+    )
+    .map_err(in_file(file))?;
+    let bus = match BrokerSection::from_raw(raw.broker, broker_url).map_err(in_file(file))? {
+        Some(section) => BusSettings::Amqp(section.for_daemon(&uuid)),
+        None => BusSettings::Local,
     };
-    let state = state_settings(raw.state_dir, raw.workdir, raw.state.delete_data)
-        .map_err(|(key, message)| invalid(key, message))?;
-    let uuid = match raw.uuid.as_deref() {
-        Some(text) => {
-            uuid::Uuid::parse_str(text).map_err(|e| invalid("uuid", format!("not a uuid: {e}")))?
-        }
-        None => match crate::store::stored_daemon_uuid(&state.dir) {
-            Ok(Some(stored)) => stored,
-            Ok(None) => default_uuid(),
-            Err(error) => return Err(invalid("uuid", error.to_string())),
-        },
-    }
-    .hyphenated()
-    .to_string();
-    let heartbeat = seconds(raw.status.heartbeat_interval, 30.0)
-        .map_err(|message| invalid("status.heartbeat_interval", message))?;
-
-    let broker = broker_section(raw.broker, broker_url, file)?.map(|section| AmqpSettings {
-        url: section.endpoint.url,
-        queue: format!("villas-controller.{uuid}"),
-        exchange: section.endpoint.exchange,
-        queue_expires: section.queue_expires,
-        reconnect_min: Duration::from_millis(200),
-        reconnect_max: section.reconnect_max,
-        max_body_bytes: section.max_body_bytes,
-        tls: section.endpoint.tls,
-    });
-
-    let api = if raw.api.enabled.unwrap_or(true) {
-        let bind = raw.api.bind.as_deref().unwrap_or("127.0.0.1");
-        let ip: IpAddr = bind
-            .parse()
-            .map_err(|_| invalid("api.bind", format!("not an IP address: {bind:?}")))?;
-        let token = crate::api::auth::load_token(
-            raw.api.token_file.as_deref(),
-            raw.api.token_env.as_deref(),
-        )
-        .map_err(|e| invalid(e.key, e.message))?;
-        Some(ApiSettings {
-            listen: SocketAddr::new(ip, raw.api.port.unwrap_or(8089)),
-            auth: token.map(|token| crate::api::auth::ApiAuth {
-                token,
-                open_health: raw.api.open_health.unwrap_or(true),
-                open_metrics: raw.api.open_metrics.unwrap_or(false),
-            }),
-        })
-    } else {
-        None
-    };
-
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut entries = Vec::new();
-    for (index, properties) in raw.components.into_iter().enumerate() {
-        let key = |field: &str| format!("components[{index}]{field}");
-        if properties.get("enabled").and_then(Value::as_bool) == Some(false) {
-            continue;
-        }
-        let manager = match properties.get("manager") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(m)) => Some(
-                uuid::Uuid::parse_str(m)
-                    .map_err(|_| invalid(&key(".manager"), format!("not a uuid: {m:?}")))?
-                    .hyphenated()
-                    .to_string(),
-            ),
-            Some(_) => {
-                return Err(invalid(
-                    &key(".manager"),
-                    "must be the uuid of a configured manager".into(),
-                ))
-            }
-        };
-        let spec = ComponentSpec::from_properties(properties)
-            .map_err(|e| invalid(&key(""), e.to_string()))?;
-        if !seen.insert(spec.uuid().to_owned()) {
-            return Err(invalid(
-                &key(".uuid"),
-                format!("duplicate uuid {}", spec.uuid()),
-            ));
-        }
-        let registered = kinds
-            .get(&spec.identity.category, &spec.identity.kind)
-            .map_err(|e| invalid(&key(".type"), e.message))?;
-        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            registered.kind.build(&spec)
-        }));
-        crate::supervision::SupervisionSpec::from_properties(&spec.properties)
-            .map_err(|e| invalid(&key(""), e.message))?;
-        match built {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(invalid(&key(""), e.message)),
-            Err(_) => {
-                return Err(invalid(
-                    &key(""),
-                    "the kind panicked checking this definition".into(),
-                ))
-            }
-        }
-        entries.push(Entry {
-            index,
-            spec,
-            manager,
-        });
-    }
-    let tree =
-        crate::tree::arrange(&uuid, entries).map_err(|e| invalid(&e.key(), e.to_string()))?;
+    let api = ApiSettings::from_raw(raw.api).map_err(in_file(file))?;
+    let placement = Placement::from_config(&uuid, raw.components, kinds).map_err(in_file(file))?;
     Ok(Settings {
         source,
         uuid,
         state,
-        broker,
+        bus,
         api,
         heartbeat,
-        root: tree.root,
-        components: tree.components,
+        placement,
     })
 }
 
-/// Validates the broker section; `broker_url` (the `-b` flag) overrides
-/// `broker.url`. `None`: no broker URL (the daemon's in-process bus).
-fn broker_section(
-    raw: RawBroker,
-    broker_url: Option<&str>,
-    file: &str,
-) -> Result<Option<BrokerSection>, SettingsError> {
-    let invalid = |key: &str, message: String| SettingsError::Invalid {
-        file: file.to_owned(),
-        key: key.to_owned(),
-        message,
-    };
-    let url = broker_url
-        .map(str::to_owned)
-        .or(raw.url)
-        .filter(|u| !u.is_empty());
-    let Some(url) = url else {
-        return Ok(None);
-    };
-    if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
-        return Err(invalid(
-            "broker.url",
-            "must be an amqp:// or amqps:// URI".into(),
-        ));
-    }
-    let exchange = raw.exchange.unwrap_or_else(|| "villas".into());
-    if exchange.is_empty() || exchange.len() > 255 {
-        return Err(invalid(
-            "broker.exchange",
-            "must be 1 to 255 characters".into(),
-        ));
-    }
-    let queue_expires = seconds(raw.queue_expires, 60.0)
-        .map_err(|message| invalid("broker.queue_expires", message))?;
-    let reconnect_max = seconds(raw.reconnect_max, 5.0)
-        .map_err(|message| invalid("broker.reconnect_max", message))?;
-    let tls = crate::bus::connect::checked(raw.tls, &url)
-        .map_err(|(key, message)| invalid(key, message))?;
-    Ok(Some(BrokerSection {
-        endpoint: BrokerEndpoint {
-            url: with_heartbeat(&url, raw.heartbeat.unwrap_or(10)),
-            exchange,
-            tls,
+/// The daemon's uuid: the configured one, else the one stored in the
+/// state directory, else one derived from the host name.
+fn daemon_uuid(configured: Option<&str>, state: &StateSettings) -> Result<String, InvalidSetting> {
+    let uuid = match configured {
+        Some(text) => uuid::Uuid::parse_str(text)
+            .map_err(|e| InvalidSetting::new("uuid", format!("not a uuid: {e}")))?,
+        None => match crate::store::stored_daemon_uuid(&state.dir) {
+            Ok(Some(stored)) => stored,
+            Ok(None) => default_uuid(),
+            Err(error) => return Err(InvalidSetting::new("uuid", error.to_string())),
         },
-        queue_expires,
-        reconnect_max,
-        max_body_bytes: raw.max_body_bytes.unwrap_or(1 << 20),
-    }))
-}
-
-/// `value` (else `default`) as a duration: a positive, finite number of
-/// seconds; the error says what is wrong.
-fn seconds(value: Option<f64>, default: f64) -> Result<Duration, String> {
-    let value = value.unwrap_or(default);
-    if value.is_finite() && value > 0.0 && value < 1e7 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(format!("must be a positive number of seconds, not {value}"))
-    }
-}
-
-/// The state settings: `state_dir` (or its deprecated alias `workdir`),
-/// else `$XDG_DATA_HOME/villas-controller`, else
-/// `~/.local/share/villas-controller`. Errors name the key.
-fn state_settings(
-    state_dir: Option<PathBuf>,
-    workdir: Option<PathBuf>,
-    delete_data: Option<bool>,
-) -> Result<StateSettings, (&'static str, String)> {
-    if workdir.is_some() {
-        tracing::warn!("the setting `workdir` is deprecated: use `state_dir`");
-    }
-    let dir = match (state_dir, workdir) {
-        (Some(dir), Some(old)) if dir != old => {
-            return Err((
-                "workdir",
-                "set only state_dir (workdir is its deprecated alias)".into(),
-            ))
-        }
-        (Some(dir), _) | (None, Some(dir)) => dir,
-        (None, None) => default_state_dir().ok_or((
-            "state_dir",
-            "not set, and neither XDG_DATA_HOME nor HOME is set to derive it from".into(),
-        ))?,
     };
-    if dir.as_os_str().is_empty() {
-        return Err(("state_dir", "must not be empty".into()));
-    }
-    Ok(StateSettings {
-        dir,
-        delete_data: delete_data.unwrap_or(false),
-    })
+    Ok(uuid.hyphenated().to_string())
 }
 
-/// `$XDG_DATA_HOME/villas-controller`, else `~/.local/share/villas-controller`.
-fn default_state_dir() -> Option<PathBuf> {
-    let base = match std::env::var_os("XDG_DATA_HOME") {
-        Some(home) if !home.is_empty() => PathBuf::from(home),
-        _ => PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?)
-            .join(".local")
-            .join("share"),
-    };
-    Some(base.join("villas-controller"))
+/// Adds the file name to an owner's [`InvalidSetting`].
+fn in_file(file: &str) -> impl Fn(InvalidSetting) -> SettingsError + '_ {
+    move |InvalidSetting { key, message }| SettingsError::Invalid {
+        file: file.to_owned(),
+        key,
+        message,
+    }
 }
 
 /// A uuid derived from the host name, stable across restarts.
@@ -631,60 +292,12 @@ fn default_uuid() -> uuid::Uuid {
     )
 }
 
-/// Adds `heartbeat=N` to an AMQP URI's query unless it sets one.
-fn with_heartbeat(url: &str, heartbeat: u16) -> String {
-    if url.contains("heartbeat=") {
-        return url.to_owned();
-    }
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}heartbeat={heartbeat}")
-}
-
-/// The URI with its password replaced, for logs.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn kinds() -> KindRegistry {
         KindRegistry::new(villas_actors::builtin_kinds()).unwrap()
-    }
-
-    #[test]
-    fn heartbeat_is_added_once() {
-        assert_eq!(
-            with_heartbeat("amqp://h/%2F", 10),
-            "amqp://h/%2F?heartbeat=10"
-        );
-        assert_eq!(
-            with_heartbeat("amqp://h/?x=1", 5),
-            "amqp://h/?x=1&heartbeat=5"
-        );
-        assert_eq!(
-            with_heartbeat("amqp://h/?heartbeat=3", 5),
-            "amqp://h/?heartbeat=3"
-        );
-    }
-
-    #[test]
-    fn password_is_redacted() {
-        assert_eq!(
-            redact_url("amqp://villas:secret@host:5672/%2F"),
-            "amqp://villas:***@host:5672/%2F"
-        );
-        assert_eq!(redact_url("amqp://host"), "amqp://host");
     }
 
     #[test]

@@ -22,6 +22,7 @@
 pub mod pending;
 pub mod publish;
 pub mod redelivery;
+pub mod settings;
 
 use crate::bus::STATUS_MESSAGE_TYPE;
 use crate::ports::{BusControl, BusHandle, Intake, Intook, Outbox, Transport};
@@ -37,33 +38,13 @@ use lapin::Acker;
 use lapin::{Channel, Connection, ExchangeKind};
 use publish::PublishLoop;
 use redelivery::{Recent, REMEMBERED, SUSPECT_WINDOW};
+pub use settings::AmqpSettings;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use villas_metrics::{DaemonMetrics, DropReason};
 use villas_sdk::Headers;
-
-/// What the AMQP bus needs to know.
-#[derive(Debug, Clone)]
-pub struct AmqpSettings {
-    /// Broker URI, heartbeat included.
-    pub url: String,
-    /// Exchange name (`villas`).
-    pub exchange: String,
-    /// The daemon's queue name.
-    pub queue: String,
-    /// How long the broker keeps the queue after we disconnect.
-    pub queue_expires: Duration,
-    /// First retry delay after a failed connection.
-    pub reconnect_min: Duration,
-    /// Longest retry delay.
-    pub reconnect_max: Duration,
-    /// Bodies larger than this are dropped with a log line.
-    pub max_body_bytes: usize,
-    /// TLS files for an `amqps://` URL (`broker.tls`).
-    pub tls: Option<crate::bus::connect::TlsFiles>,
-}
 
 /// The consumer tag of the daemon's consumer.
 const CONSUMER_TAG: &str = "villas-controller";
