@@ -1,7 +1,7 @@
 //! In-process hot paths of the daemon, without a broker:
 //!
 //! - `route/*`: the fan-out of one message through
-//!   `villas_controller::routing::RoutingTable` with 10,000 components
+//!   `villas_actors::routing::RoutingTable` with 10,000 components
 //!   (half `simulator/dummy`, half `simulator/generic`, all in one realm),
 //!   addressed by uuid (one IC), by type (half), by category and by realm
 //!   (all), by `uuid: ""` (everyone), and by realm + type together (the
@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
-use villas_controller::routing::RoutingTable;
+use villas_actors::routing::RoutingTable;
 use villas_sdk::protocol::{parse_body, Body, HostInfo};
 use villas_sdk::{ComponentSpec, Driver, Headers, Identity, Kind, Schemas, State, StatusExtra};
 

@@ -4,18 +4,18 @@
 //! the one owner of the stop sequence.
 
 use crate::api::{self, ApiState};
-use crate::component_actor::{ActorEnv, Retire};
-use crate::directory::Directory;
-use crate::kinds::KindRegistry;
-use crate::placement::PendingComponents;
-use crate::ports::{BusHandle, Intake, Publisher};
-use crate::root::Root;
 use crate::settings::Settings;
 use actix::Addr;
 use actix_web::dev::ServerHandle;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use villas_actors::directory::Directory;
+use villas_actors::ic::actor::{ActorEnv, Retire};
+use villas_actors::kinds::KindRegistry;
+use villas_actors::placement::PendingComponents;
+use villas_actors::ports::{BusHandle, Intake, Publisher};
+use villas_actors::root::Root;
 use villas_sdk::protocol::HostInfo;
 
 /// The controller version published in every status.
@@ -44,7 +44,7 @@ pub enum DaemonError {
     Escalated(String),
     /// The state directory cannot be used.
     #[error("state directory: {0}")]
-    State(#[from] crate::store::StoreError),
+    State(#[from] villas_actors::store::StoreError),
     /// The metrics registry could not be set up.
     #[error(transparent)]
     Metrics(#[from] villas_metrics::MetricsError),
@@ -56,7 +56,7 @@ impl DaemonError {
     pub fn exit_code(&self) -> u8 {
         match self {
             DaemonError::State(error) if error.is_config() => crate::settings::EXIT_CONFIG as u8,
-            DaemonError::Escalated(_) => crate::root::EXIT_ESCALATED,
+            DaemonError::Escalated(_) => villas_actors::root::EXIT_ESCALATED,
             _ => 1,
         }
     }
@@ -94,7 +94,7 @@ pub async fn run(
         placement,
         ..
     } = settings;
-    let store = crate::store::Store::open(&state, &placement)?;
+    let store = villas_actors::store::Store::open(&state, &placement)?;
     let (manager_count, component_count) = (placement.manager_count(), placement.component_count());
     let host = Arc::new(HostInfo::detect(VERSION));
     let directory = Directory::new();

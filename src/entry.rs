@@ -6,12 +6,12 @@
 
 use crate::bus::BusSettings;
 use crate::cli::{Cli, Command};
-use crate::kinds::KindRegistry;
 use crate::settings::{self, redact_url, EXIT_CONFIG};
 use crate::{daemon, telemetry};
 use clap::Parser;
 use std::process::ExitCode;
 use std::sync::Arc;
+use villas_actors::kinds::KindRegistry;
 use villas_sdk::Kind;
 
 /// Runs the `villas-controller` command line with `kinds` (the built-in

@@ -1,14 +1,22 @@
 //! # villas-actors
 //!
-//! The built-in infrastructure-component kinds, each written against
-//! `villas-sdk` exactly as a lab's own kind would be, one module and one
-//! cargo feature each so a deployment compiles in only what it needs:
+//! The actor runtime of villas-controller: the IC actors and the
+//! supervision tree, and the ports a transport plugs into. It knows no
+//! transport and no configuration file; the daemon (`villas-controller`)
+//! wires a transport, the settings and the HTTP API around it.
 //!
-//! | feature           | category  | type      | module              |
-//! |-------------------|-----------|-----------|---------------------|
-//! | `dummy`           | simulator | dummy     | [`dummy`]           |
-//! | `generic-manager` | manager   | generic   | [`generic_manager`] |
-//! | `generic`         | simulator | generic   | [`generic`]         |
+//! Until they move to crates of their own (`kinds/<name>/`), the built-in
+//! kinds live here too, each behind its cargo feature ([`builtin_kinds`]).
+
+pub mod directory;
+pub mod ic;
+pub mod invalid;
+pub mod kinds;
+pub mod placement;
+pub mod ports;
+pub mod root;
+pub mod routing;
+pub mod store;
 
 use std::sync::Arc;
 use villas_sdk::Kind;

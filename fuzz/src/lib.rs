@@ -15,9 +15,9 @@
 use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString};
 use serde_json::Map;
 use std::sync::{Arc, OnceLock};
-use villas_controller::kinds::KindRegistry;
+use villas_actors::kinds::KindRegistry;
 use villas_controller::settings::{self, Format};
-use villas_controller::store::{parse_definition, Definition};
+use villas_actors::store::{parse_definition, Definition};
 use villas_sdk::protocol::{parse_body, Body, StatusView};
 use villas_sdk::{Action, ComponentSpec, Driver, Effect, ErrorInfo, Headers, Identity, ManagerOps};
 
@@ -178,7 +178,7 @@ pub fn message(data: &[u8]) {
         kind: "generic".into(),
         uuid: "00000000-0000-4000-8000-000000000002".into(),
     };
-    let mut table = villas_controller::routing::RoutingTable::new();
+    let mut table = villas_actors::routing::RoutingTable::new();
     table.insert(sim.clone(), 1).expect("fresh table");
     table.insert(manager.clone(), 2).expect("fresh table");
     let mut reached = Vec::new();

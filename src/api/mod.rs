@@ -7,9 +7,6 @@
 
 pub mod auth;
 
-use crate::component_actor::{Execute, Executed, GetStatus};
-use crate::directory::Directory;
-use crate::invalid::InvalidSetting;
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -19,6 +16,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+use villas_actors::directory::Directory;
+use villas_actors::ic::actor::{Execute, Executed, GetStatus};
+use villas_actors::invalid::InvalidSetting;
 use villas_sdk::protocol::{parse_body, Body, HostInfo};
 use villas_sdk::{ErrorCode, ErrorInfo};
 
@@ -198,7 +198,7 @@ fn error_response(status: StatusCode, error: &ErrorInfo) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": error }))
 }
 
-fn lookup(state: &ApiState, uuid: &str) -> Option<actix::Addr<crate::component_actor::IcActor>> {
+fn lookup(state: &ApiState, uuid: &str) -> Option<actix::Addr<villas_actors::ic::actor::IcActor>> {
     state
         .directory
         .lookup(&villas_sdk::spec::canonical_uuid(uuid))
@@ -250,7 +250,7 @@ fn unavailable() -> HttpResponse {
 /// 400 for a body that is no valid action: refused like a refused action
 /// (the component's state is kept; over HTTP nothing is published).
 async fn malformed(
-    addr: &actix::Addr<crate::component_actor::IcActor>,
+    addr: &actix::Addr<villas_actors::ic::actor::IcActor>,
     error: &ErrorInfo,
 ) -> HttpResponse {
     match addr.send(GetStatus).await {

@@ -3,8 +3,8 @@
 //! intake is not used), and status messages have no audience, so the
 //! outbox is drained (traced) and flushes are answered.
 
-use crate::ports::{BusHandle, Intake, Outbox, Outgoing, Transport};
 use std::sync::Arc;
+use villas_actors::ports::{BusHandle, Intake, Outbox, Outgoing, Transport};
 use villas_metrics::DaemonMetrics;
 
 /// The in-process transport.

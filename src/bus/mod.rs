@@ -1,6 +1,6 @@
 //! The transports: the AMQP bus ([`amqp`], with its publish loop, the
 //! outage store and the redelivery filter) and the in-process bus
-//! ([`local`]) used when no broker is configured. Both implement `crate::ports::Transport`; neither knows
+//! ([`local`]) used when no broker is configured. Both implement `villas_actors::ports::Transport`; neither knows
 //! the component tree, only the ports.
 
 pub mod amqp;
@@ -11,8 +11,8 @@ pub mod local;
 /// consumer drops its own status traffic without parsing it.
 pub const STATUS_MESSAGE_TYPE: &str = "villas.status";
 
-use crate::ports::Transport;
 use std::sync::Arc;
+use villas_actors::ports::Transport;
 use villas_metrics::DaemonMetrics;
 
 /// Which transport the daemon uses: one variant per transport.

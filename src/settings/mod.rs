@@ -3,7 +3,7 @@
 //! environment overrides) -> one raw document checked key by key
 //! ([`raw`]) -> validated [`Settings`], each section by its owner: `broker`
 //! by `crate::bus::amqp::settings`, `api` by `crate::api`, `state_dir` by
-//! `crate::store`, `components` by `crate::placement` (which places them
+//! `villas_actors::store`, `components` by `villas_actors::placement` (which places them
 //! once). Every error names the file and the key.
 
 pub mod raw;
@@ -11,14 +11,14 @@ pub mod raw;
 use crate::api::ApiSettings;
 use crate::bus::amqp::settings::BrokerSection;
 use crate::bus::BusSettings;
-use crate::invalid::{positive_seconds, InvalidSetting};
-use crate::kinds::KindRegistry;
-use crate::placement::Placement;
-use crate::store::StateSettings;
 use raw::{RawClientSettings, RawSettings};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use villas_actors::invalid::{positive_seconds, InvalidSetting};
+use villas_actors::kinds::KindRegistry;
+use villas_actors::placement::Placement;
+use villas_actors::store::StateSettings;
 
 pub use crate::bus::amqp::settings::{redact_url, BrokerEndpoint};
 
@@ -265,7 +265,7 @@ fn daemon_uuid(configured: Option<&str>, state: &StateSettings) -> Result<String
     let uuid = match configured {
         Some(text) => uuid::Uuid::parse_str(text)
             .map_err(|e| InvalidSetting::new("uuid", format!("not a uuid: {e}")))?,
-        None => match crate::store::stored_daemon_uuid(&state.dir) {
+        None => match villas_actors::store::stored_daemon_uuid(&state.dir) {
             Ok(Some(stored)) => stored,
             Ok(None) => default_uuid(),
             Err(error) => return Err(InvalidSetting::new("uuid", error.to_string())),

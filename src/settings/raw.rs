@@ -18,7 +18,7 @@ pub struct RawSettings {
     #[serde(default)]
     pub uuid: Option<String>,
     /// State directory: stored components and every component's data
-    /// directory (see `crate::store`).
+    /// directory (see `villas_actors::store`).
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
     /// Deprecated alias of `state_dir` (the reference's `workdir`).

@@ -25,7 +25,6 @@ pub mod redelivery;
 pub mod settings;
 
 use crate::bus::STATUS_MESSAGE_TYPE;
-use crate::ports::{BusControl, BusHandle, Intake, Intook, Outbox, Transport};
 use actix::prelude::*;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -43,6 +42,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use villas_actors::ports::{BusControl, BusHandle, Intake, Intook, Outbox, Transport};
 use villas_metrics::{DaemonMetrics, DropReason};
 use villas_sdk::Headers;
 

@@ -7,12 +7,12 @@
 
 use super::pending::{Pending, Status, PENDING_LIMIT_BYTES};
 use crate::bus::STATUS_MESSAGE_TYPE;
-use crate::ports::{Intake, Outbox, Outgoing};
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
 use std::sync::Arc;
 use tokio::sync::{oneshot, watch};
+use villas_actors::ports::{Intake, Outbox, Outgoing};
 use villas_metrics::DaemonMetrics;
 use villas_sdk::Headers;
 

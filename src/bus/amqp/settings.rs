@@ -4,9 +4,9 @@
 //! the daemon's AMQP transport needs besides ([`AmqpSettings`]).
 
 use crate::bus::connect::TlsFiles;
-use crate::invalid::{positive_seconds, InvalidSetting};
 use serde::Deserialize;
 use std::time::Duration;
+use villas_actors::invalid::{positive_seconds, InvalidSetting};
 
 /// `[broker]` as written in the configuration file.
 #[derive(Debug, Default, Deserialize)]

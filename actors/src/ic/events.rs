@@ -5,7 +5,7 @@
 //! answers with [`Restart`] after a backoff or [`GiveUp`] when the budget
 //! is spent, and escalates a manager's spent budget towards the root.
 
-use crate::supervision::{Decision, Exit, Supervised};
+use crate::ic::policy::{Decision, Exit, Supervised};
 use actix::prelude::*;
 use villas_sdk::{ComponentSpec, ErrorInfo, State};
 

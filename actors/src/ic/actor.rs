@@ -7,13 +7,13 @@
 //! definitions, and removes them. It is also their supervisor: it hears
 //! of every failure, finished run, operator reset and actor death of its
 //! components and restarts them through `reset` after a backoff, within a
-//! restart budget (`crate::supervisor`, `crate::supervision`).
+//! restart budget (`crate::ic::events`, `crate::ic::policy`).
 
 use crate::directory::Directory;
+use crate::ic::events::{self, ChildEvent, ChildEventKind, GiveUp, Outcome, Restart};
+use crate::ic::policy::{Exit, Supervised, SupervisionSpec};
 use crate::kinds::KindRegistry;
 use crate::ports::{Inbound, Publisher};
-use crate::supervision::{Exit, Supervised, SupervisionSpec};
-use crate::supervisor::{self, ChildEvent, ChildEventKind, GiveUp, Outcome, Restart};
 use actix::prelude::*;
 use indexmap::IndexMap;
 use serde_json::Map;
@@ -537,7 +537,7 @@ impl Handler<ChildEvent> for IcActor {
             }
             ChildEventKind::Escalated(reason) => Outcome::Escalate(reason),
             ChildEventKind::Exited(exit) => match children.managed.get(&uuid) {
-                Some(child) => supervisor::on_exit(
+                Some(child) => events::on_exit(
                     &mut children.supervised,
                     &uuid,
                     &exit,
@@ -703,22 +703,25 @@ impl Handler<PanicForTest> for IcActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{from_text, Format};
+    use crate::placement::{PendingComponents, Placement};
+    use crate::store::{StateSettings, Store};
 
     /// A manager whose dummy's actor dies: the manager rebuilds it from its
     /// definition, in `error`, and resets it; the manager lives on.
     #[actix::test]
     async fn a_dead_component_actor_is_rebuilt_by_its_manager_and_reset() {
-        let kinds = KindRegistry::new(villas_actors::builtin_kinds()).unwrap();
+        let kinds = KindRegistry::new(crate::builtin_kinds()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let manager = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a01";
         let child = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a02";
-        let yaml = format!(
-            "uuid: {manager}\nstate_dir: {}\ncomponents:\n- {{category: simulator, type: dummy, uuid: {child}, transition_delay: 0.01, restart_backoff: {{initial: 0.01, max: 0.02}}}}\n",
-            dir.path().display()
-        );
-        let settings = from_text(&yaml, Format::Yaml, &kinds).unwrap();
-        let store = crate::store::Store::open(&settings.state, &settings.placement).unwrap();
+        let components = serde_json::json!([{
+            "category": "simulator", "type": "dummy", "uuid": child,
+            "transition_delay": 0.01, "restart_backoff": {"initial": 0.01, "max": 0.02},
+        }]);
+        let entries = serde_json::from_value(components).unwrap();
+        let placement = Placement::from_config(manager, entries, &kinds).unwrap();
+        let state = StateSettings::from_config(Some(dir.path().into()), None, None).unwrap();
+        let store = Store::open(&state, &placement).unwrap();
         let (publisher, mut outbox) = Publisher::channel();
         let metrics = villas_metrics::Metrics::new(&villas_metrics::BuildInfo {
             version: "test".into(),
@@ -734,15 +737,9 @@ mod tests {
             stopping: AtomicBool::new(false),
             store,
             metrics: Arc::new(metrics),
-            configured: crate::placement::PendingComponents::new(settings.placement.components),
+            configured: PendingComponents::new(placement.components),
         });
-        let top = IcActor::spawn(
-            &env,
-            settings.placement.root.spec,
-            Some(manager.into()),
-            None,
-        )
-        .unwrap();
+        let top = IcActor::spawn(&env, placement.root.spec, Some(manager.into()), None).unwrap();
         let mut states = Vec::new();
         let mut next_state = async || loop {
             match outbox.recv().await {

@@ -14,9 +14,9 @@
 //! its actor starts ([`PendingComponents`]), so that configured managers
 //! under the root get theirs in turn.
 
+use crate::ic::policy::SupervisionSpec;
 use crate::invalid::InvalidSetting;
 use crate::kinds::KindRegistry;
-use crate::supervision::SupervisionSpec;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};

@@ -1,7 +1,7 @@
 //! The root of the supervision tree: starts the root manager (the
 //! daemon's uuid; every configured component is below it, see
 //! `crate::placement`), and retires it when the daemon stops (the daemon owns
-//! the order of the stop, `crate::daemon`).
+//! the order of the stop, the daemon).
 //!
 //! The root supervises the root manager like a manager supervises its
 //! components (reset after a failure, within a restart budget); when its
@@ -9,10 +9,10 @@
 //! died, the root stops the daemon, which then exits non-zero
 //! (`EXIT_ESCALATED`) so that systemd restarts it.
 
-use crate::component_actor::{ActorEnv, IcActor, Retire};
+use crate::ic::actor::{ActorEnv, IcActor, Retire};
+use crate::ic::events::{self, ChildEvent, ChildEventKind, Outcome};
+use crate::ic::policy::Supervised;
 use crate::placement::ConfiguredComponent;
-use crate::supervision::Supervised;
-use crate::supervisor::{self, ChildEvent, ChildEventKind, Outcome};
 use actix::prelude::*;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -107,7 +107,7 @@ impl Handler<ChildEvent> for Root {
                 Outcome::Escalate(format!("the actor of manager {uuid} died"))
             }
             ChildEventKind::Exited(exit) => match &self.manager {
-                Some((own, manager)) if *own == uuid => supervisor::on_exit(
+                Some((own, manager)) if *own == uuid => events::on_exit(
                     &mut self.supervised,
                     &uuid,
                     &exit,

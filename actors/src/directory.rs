@@ -4,7 +4,7 @@
 //! (look-ups). Writes happen only on the actor system's thread; reads are
 //! short, and no lock is ever held outside this module.
 
-use crate::component_actor::{Deliver, IcActor};
+use crate::ic::actor::{Deliver, IcActor};
 use crate::ports::{Dispatch, Inbound};
 use crate::routing::{DuplicateUuid, RoutingTable};
 use actix::Addr;

@@ -1,0 +1,6 @@
+//! The IC layer: one actor per component ([`actor`]), the messages of
+//! the supervision tree ([`events`]) and the restart rules ([`policy`]).
+
+pub mod actor;
+pub mod events;
+pub mod policy;
