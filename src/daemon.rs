@@ -4,6 +4,7 @@
 //! the one owner of the stop sequence.
 
 use crate::api::{self, ApiState};
+use crate::exit::Exit;
 use crate::settings::Settings;
 use actix::Addr;
 use actix_web::dev::ServerHandle;
@@ -11,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use villas_actors::directory::Directory;
-use villas_actors::ic::actor::{ActorEnv, Retire};
+use villas_actors::ic::actor::{Retire, Shared, Stopping};
 use villas_actors::kinds::KindRegistry;
 use villas_actors::placement::PendingComponents;
 use villas_actors::ports::{BusHandle, Intake, Publisher};
@@ -39,7 +40,7 @@ pub enum DaemonError {
     #[error("cannot start the components: {0}")]
     Components(villas_sdk::ErrorInfo),
     /// Supervision gave up (a manager's restart budget is spent): the
-    /// daemon stopped in order and exits with `EXIT_ESCALATED`.
+    /// daemon stopped in order and exits with [`Exit::Escalated`].
     #[error("supervision escalated: {0}")]
     Escalated(String),
     /// The state directory cannot be used.
@@ -51,13 +52,14 @@ pub enum DaemonError {
 }
 
 impl DaemonError {
-    /// The process exit code: 78 (`EX_CONFIG`) when the configuration or
-    /// the state directory must be changed, 1 otherwise.
-    pub fn exit_code(&self) -> u8 {
+    /// How the process exits: [`Exit::Config`] when the configuration or
+    /// the state directory must be changed, [`Exit::Escalated`] after an
+    /// escalation, [`Exit::Failure`] otherwise.
+    pub fn exit(&self) -> Exit {
         match self {
-            DaemonError::State(error) if error.is_config() => crate::settings::EXIT_CONFIG as u8,
-            DaemonError::Escalated(_) => villas_actors::root::EXIT_ESCALATED,
-            _ => 1,
+            DaemonError::State(error) if error.is_config() => Exit::Config,
+            DaemonError::Escalated(_) => Exit::Escalated,
+            _ => Exit::Failure,
         }
     }
 }
@@ -111,19 +113,19 @@ pub async fn run(
         .transport(metrics.daemon().clone())
         .start(intake, outbox);
 
-    let env = Arc::new(ActorEnv {
+    let shared = Arc::new(Shared {
         kinds: kinds.clone(),
         directory: directory.clone(),
         publisher: publisher.clone(),
         host: host.clone(),
         heartbeat,
-        stopping: std::sync::atomic::AtomicBool::new(false),
+        stopping: Stopping::default(),
         store,
         metrics: metrics.clone(),
         configured: PendingComponents::new(placement.components),
     });
     let (escalation, escalated) = tokio::sync::oneshot::channel();
-    let root = match Root::start_tree(env, placement.root, escalation) {
+    let root = match Root::start_tree(shared, placement.root, escalation) {
         Ok(root) => root,
         Err(error) => {
             let running = Running {

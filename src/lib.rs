@@ -39,6 +39,7 @@ pub mod cli;
 pub mod client;
 pub mod daemon;
 pub mod entry;
+pub mod exit;
 pub mod notify;
 pub mod settings;
 pub mod telemetry;

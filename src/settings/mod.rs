@@ -22,9 +22,6 @@ use villas_actors::store::StateSettings;
 
 pub use crate::bus::amqp::settings::{redact_url, BrokerEndpoint};
 
-/// Exit code for configuration errors (`EX_CONFIG`).
-pub const EXIT_CONFIG: i32 = 78;
-
 /// File names searched in each configuration directory, in order.
 const FILE_NAMES: [&str; 4] = ["config.toml", "config.yaml", "config.yml", "config.json"];
 

@@ -1,33 +1,37 @@
 //! The IC actor: one per component instance, wrapping the SDK's
 //! [`Driver`]. It carries out actions (now, or later when `when` lies in
 //! the future), publishes status on every change, on `ping` and as a
-//! heartbeat, and runs the kind's timers. A component of category
-//! `manager` additionally supervises the components it manages
-//! ([`Children`]): it creates their actors, owns their addresses and
-//! definitions, and removes them. It is also their supervisor: it hears
-//! of every failure, finished run, operator reset and actor death of its
-//! components and restarts them through `reset` after a backoff, within a
-//! restart budget (`crate::ic::events`, `crate::ic::policy`).
+//! heartbeat, runs the kind's timers and tasks, and does all of it inside
+//! a tracing span carrying the component's uuid, so kind code's log lines
+//! name their component. It is a supervised child: it reports failures,
+//! finished runs, operator resets and (from its drop guard) its own death
+//! to its supervisor, and carries out the supervisor's [`Restart`] and
+//! [`GiveUp`] (its bookkeeping is [`RestartState`]). A component of
+//! category `manager` is also a supervisor: it owns its components'
+//! actors through a [`Supervisor`].
 
+use super::children::{OnDeath, Supervisor};
+use super::events::{ChildEvent, ChildEventKind, GiveUp, Outcome, Restart, SupervisedBy};
+use super::restart::{AfterTransition, RestartState};
 use crate::directory::Directory;
-use crate::ic::events::{self, ChildEvent, ChildEventKind, GiveUp, Outcome, Restart};
-use crate::ic::policy::{Exit, Supervised, SupervisionSpec};
 use crate::kinds::KindRegistry;
+use crate::placement::PendingComponents;
 use crate::ports::{Inbound, Publisher};
+use crate::store::Store;
 use actix::prelude::*;
-use indexmap::IndexMap;
 use serde_json::Map;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 use villas_sdk::protocol::{unix_now, HostInfo};
 use villas_sdk::{
     Action, ActionKind, ComponentSpec, Driver, Effect, ErrorCode, ErrorInfo, Headers, ManagerOps,
     State, StatusExtra,
 };
 
-/// What every component actor shares.
-pub struct ActorEnv {
+/// The daemon's services every component actor shares.
+pub struct Shared {
     /// The kinds components can be built from.
     pub kinds: KindRegistry,
     /// The daemon-wide directory (routing, duplicate check).
@@ -38,15 +42,32 @@ pub struct ActorEnv {
     pub host: Arc<HostInfo>,
     /// Status heartbeat period.
     pub heartbeat: Duration,
-    /// Set when the daemon stops: actors dropped from then on are not
-    /// reported to their supervisors as deaths.
-    pub stopping: AtomicBool,
+    /// Set once the daemon stops.
+    pub stopping: Stopping,
     /// The state directory: data directories, created components.
-    pub store: crate::store::Store,
+    pub store: Store,
     /// Configured components waiting for their manager's actor to start.
-    pub configured: crate::placement::PendingComponents,
+    pub configured: PendingComponents,
     /// The daemon's metrics (each IC takes its handle from it).
     pub metrics: Arc<villas_metrics::Metrics>,
+}
+
+/// The daemon's stop has begun: from then on an actor that stops is no
+/// death to report (its supervisor is stopping too). Set once, never
+/// cleared.
+#[derive(Debug, Default)]
+pub struct Stopping(AtomicBool);
+
+impl Stopping {
+    /// The stop begins.
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the stop has begun.
+    pub fn begun(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// Delivers a bus message (shared by every component it addresses).
@@ -78,8 +99,8 @@ pub struct GetStatus;
 #[rtype(result = "()")]
 pub struct Remove;
 
-/// The daemon stops: release what the component runs (a manager stops its
-/// components first) and publish the final state, `shutdown`.
+/// The daemon stops: release what the component runs (a manager retires
+/// its components first) and publish the final state, `shutdown`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Retire;
@@ -90,26 +111,24 @@ pub struct IcActor {
     driver: Driver,
     /// Its status headers, shared by every publication.
     headers: Arc<Headers>,
-    /// The shared environment.
-    env: Arc<ActorEnv>,
+    /// The daemon's shared services.
+    shared: Arc<Shared>,
+    /// `ic{uuid=...}`: entered whenever the actor works, so every log line
+    /// (kind code's included) names the component.
+    span: tracing::Span,
     /// The components it manages, if it is a manager.
-    children: Option<Children>,
+    children: Option<Supervisor>,
     /// Reused buffer for the driver's effects.
     effects: Vec<Effect>,
     /// The last state published, to log transitions once.
     published: State,
     /// Where failures, finished runs and operator resets are reported.
     supervisor: Option<Recipient<ChildEvent>>,
-    /// The last `start` carried out, re-issued by a restart.
-    last_start: Option<Action>,
-    /// A supervisor restart asked for a `start` once `idle` is reached.
-    start_when_idle: bool,
-    /// The run in progress ends because it was asked to (`stop`, `reset`,
-    /// `shutdown`), not by itself.
-    ending_on_request: bool,
-    /// Restarts by the supervisor since the actor was built (published as
-    /// `restarts` once non-zero).
-    restarts: u64,
+    /// Reports its supervisor could not take (its actor had died), sent
+    /// once the rebuilt one takes over ([`SupervisedBy`]).
+    unreported: Vec<ChildEventKind>,
+    /// What the supervisor needs remembered (last start, restarts, ...).
+    restart: RestartState,
     /// The IC's metrics (state set, actions, restarts).
     metrics: villas_metrics::IcMetrics,
     /// Removed or stopped on purpose: the drop guard stays silent.
@@ -124,70 +143,86 @@ impl IcActor {
     /// directory. Refuses unknown kinds, invalid definitions and uuids that
     /// exist already.
     pub fn spawn(
-        env: &Arc<ActorEnv>,
+        shared: &Arc<Shared>,
         spec: ComponentSpec,
         managed_by: Option<String>,
         supervisor: Option<Recipient<ChildEvent>>,
     ) -> Result<Addr<IcActor>, ErrorInfo> {
-        Self::spawn_inner(env, spec, managed_by, supervisor, None)
+        Self::build(shared, spec, managed_by, supervisor, None, None)
     }
 
-    /// Builds and starts the actor; with `failure`, its first status is
-    /// `error` with it (a component rebuilt after its actor died).
-    fn spawn_inner(
-        env: &Arc<ActorEnv>,
+    /// Builds again a component whose actor died: it starts in `error`
+    /// with `failure`; a manager takes back the components it supervised.
+    pub(crate) fn rebuild(
+        shared: &Arc<Shared>,
+        spec: ComponentSpec,
+        managed_by: Option<String>,
+        supervisor: Option<Recipient<ChildEvent>>,
+        failure: ErrorInfo,
+        children: Option<Supervisor>,
+    ) -> Result<Addr<IcActor>, ErrorInfo> {
+        Self::build(
+            shared,
+            spec,
+            managed_by,
+            supervisor,
+            Some(failure),
+            children,
+        )
+    }
+
+    fn build(
+        shared: &Arc<Shared>,
         spec: ComponentSpec,
         managed_by: Option<String>,
         supervisor: Option<Recipient<ChildEvent>>,
         failure: Option<ErrorInfo>,
+        children: Option<Supervisor>,
     ) -> Result<Addr<IcActor>, ErrorInfo> {
-        if env.directory.contains(spec.uuid()) {
+        if shared.directory.contains(spec.uuid()) {
             return Err(ErrorInfo::new(
                 ErrorCode::DuplicateUuid,
                 format!("a component with uuid {} already exists", spec.uuid()),
             )
             .with("uuid", spec.uuid()));
         }
-        let registered = env
+        let registered = shared
             .kinds
             .get(&spec.identity.category, &spec.identity.kind)?;
         let identity = spec.identity.clone();
-        let children = (identity.category == "manager").then(|| Children {
-            own_uuid: identity.uuid.clone(),
-            env: env.clone(),
-            managed: IndexMap::new(),
-            supervised: Supervised::default(),
-            own_addr: None,
-        });
+        let children = match children {
+            Some(children) => Some(children),
+            None => (identity.category == "manager")
+                .then(|| Supervisor::new(identity.uuid.clone(), shared.clone(), OnDeath::Rebuild)),
+        };
         let mut spec = spec;
-        env.store.attach_data_dir(&mut spec)?;
+        shared.store.attach_data_dir(&mut spec)?;
         let driver = Driver::new(
             registered.kind.clone(),
             registered.schemas.clone(),
             spec,
-            env.host.clone(),
+            shared.host.clone(),
             managed_by,
         )
-        .inspect_err(|_| env.store.discard_unused(&identity.uuid))?;
-        let metrics = env.metrics.ic(driver.spec());
+        .inspect_err(|_| shared.store.discard_unused(&identity.uuid))?;
+        let metrics = shared.metrics.ic(driver.spec());
         let actor = IcActor {
             metrics,
             headers: Arc::new(identity.headers()),
+            span: tracing::info_span!("ic", uuid = %identity.uuid),
             driver,
-            env: env.clone(),
+            shared: shared.clone(),
             children,
             effects: Vec::new(),
             published: State::Idle,
             supervisor,
-            last_start: None,
-            start_when_idle: false,
-            ending_on_request: false,
-            restarts: 0,
+            unreported: Vec::new(),
+            restart: RestartState::default(),
             retired: false,
             failure,
         };
         let addr = actor.start();
-        if let Err(duplicate) = env.directory.insert(identity, addr.clone()) {
+        if let Err(duplicate) = shared.directory.insert(identity, addr.clone()) {
             addr.do_send(Retire);
             return Err(ErrorInfo::new(
                 ErrorCode::DuplicateUuid,
@@ -209,6 +244,7 @@ impl IcActor {
             let mut due = action.clone();
             due.when = None;
             ctx.run_later(delay, move |actor, ctx| {
+                let _span = actor.span.clone().entered();
                 // A refusal then is published (and logged) like any other.
                 let _ = actor.act(&due, ctx);
             });
@@ -218,8 +254,8 @@ impl IcActor {
         let manager = self.children.as_mut().map(|c| c as &mut dyn ManagerOps);
         let started = std::time::Instant::now();
         let outcome = self.driver.handle(action, manager, &mut self.effects);
-        if outcome.is_ok() {
-            self.note_accepted(action);
+        if outcome.is_ok() && self.restart.on_accepted(action) {
+            self.tell_supervisor(ChildEventKind::OperatorReset);
         }
         self.apply(ctx);
         self.metrics
@@ -227,65 +263,16 @@ impl IcActor {
         outcome
     }
 
-    /// Remembers what the supervisor needs of an accepted operator action.
-    fn note_accepted(&mut self, action: &Action) {
-        match action.kind {
-            ActionKind::Start => {
-                let mut start = action.clone();
-                start.when = None;
-                self.last_start = Some(start);
-                self.ending_on_request = false;
-                self.start_when_idle = false;
-            }
-            ActionKind::Reset => {
-                self.ending_on_request = true;
-                self.start_when_idle = false;
-                self.tell_supervisor(ChildEventKind::OperatorReset);
-            }
-            ActionKind::Stop | ActionKind::Shutdown => self.ending_on_request = true,
-            _ => {}
-        }
-    }
-
-    fn tell_supervisor(&self, event: ChildEventKind) {
-        if let Some(supervisor) = &self.supervisor {
-            supervisor.do_send(ChildEvent {
+    /// Reports to the supervisor; kept for later if its actor is gone
+    /// (a rebuilt supervisor takes over with [`SupervisedBy`]).
+    fn tell_supervisor(&mut self, event: ChildEventKind) {
+        match &self.supervisor {
+            Some(supervisor) if supervisor.connected() => supervisor.do_send(ChildEvent {
                 uuid: self.uuid().to_owned(),
                 event,
-            });
-        }
-    }
-
-    /// Reports transitions the supervisor acts on, and starts again after
-    /// a supervisor's reset when asked to.
-    fn on_transition(
-        &mut self,
-        from: State,
-        to: State,
-        error: Option<&ErrorInfo>,
-        ctx: &mut Context<Self>,
-    ) {
-        match to {
-            State::Error => {
-                if let Some(error) = error.filter(|e| e.code.is_failure()) {
-                    self.start_when_idle = false;
-                    self.tell_supervisor(ChildEventKind::Exited(Exit::Failed(error.clone())));
-                }
-            }
-            State::Idle if self.start_when_idle => {
-                self.start_when_idle = false;
-                ctx.notify(StartAgain);
-            }
-            State::Idle
-                if !self.ending_on_request
-                    && matches!(
-                        from,
-                        State::Running | State::Stopping | State::Paused | State::Pausing
-                    ) =>
-            {
-                self.tell_supervisor(ChildEventKind::Exited(Exit::Completed));
-            }
-            _ => {}
+            }),
+            Some(_) => self.unreported.push(event),
+            None => {}
         }
     }
 
@@ -296,7 +283,9 @@ impl IcActor {
             match effect {
                 Effect::Publish { state, error } => self.publish(state, error.as_ref(), ctx),
                 Effect::Spawn { task, generation } => {
-                    ctx.spawn(task.0.into_actor(self).map(move |output, actor, ctx| {
+                    let task = task.0.instrument(self.span.clone());
+                    ctx.spawn(task.into_actor(self).map(move |output, actor, ctx| {
+                        let _span = actor.span.clone().entered();
                         actor
                             .driver
                             .task_done(generation, output, &mut actor.effects);
@@ -309,6 +298,7 @@ impl IcActor {
                     generation,
                 } => {
                     ctx.run_later(after, move |actor, ctx| {
+                        let _span = actor.span.clone().entered();
                         actor
                             .driver
                             .timer_fired(generation, token, &mut actor.effects);
@@ -326,20 +316,27 @@ impl IcActor {
             self.metrics.state_changed(from, state);
             tracing::info!(uuid = self.uuid(), %from, to = %state, "state transition");
             self.published = state;
-            self.on_transition(from, state, error, ctx);
+            match self.restart.on_transition(from, state, error) {
+                AfterTransition::Nothing => {}
+                AfterTransition::Report(exit) => {
+                    self.tell_supervisor(ChildEventKind::Exited(exit));
+                }
+                AfterTransition::StartAgain => ctx.notify(StartAgain),
+            }
         }
         if let Some(error) = error {
             tracing::warn!(uuid = self.uuid(), state = %state, %error, "error published");
         }
         let body = self.status(state, error);
-        self.env.publisher.publish(self.headers.clone(), body);
+        self.shared.publisher.publish(self.headers.clone(), body);
     }
 
     fn status(&self, state: State, error: Option<&ErrorInfo>) -> Vec<u8> {
-        let components: Option<Vec<&str>> = self.children.as_ref().map(Children::uuids);
-        let fields = (self.restarts > 0).then(|| {
+        let components: Option<Vec<&str>> = self.children.as_ref().map(Supervisor::uuids);
+        let restarts = self.restart.restarts();
+        let fields = (restarts > 0).then(|| {
             let mut fields = Map::new();
-            fields.insert("restarts".into(), self.restarts.into());
+            fields.insert("restarts".into(), restarts.into());
             fields
         });
         let extra = StatusExtra {
@@ -354,20 +351,25 @@ impl Actor for IcActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         if let Some(children) = self.children.as_mut() {
-            // Its configured components (so that its first status lists
-            // them), then those created earlier and stored.
-            children.own_addr = Some(ctx.address());
-            for configured in children.env.configured.take(&children.own_uuid) {
-                let uuid = configured.spec.uuid().to_owned();
-                if let Err(error) = children.add(configured.spec, configured.supervision) {
-                    tracing::error!(%uuid, %error, "configured component not created");
+            let rebuilt = !children.uuids().is_empty();
+            children.started(ctx.address().recipient());
+            if !rebuilt {
+                // Its configured components (so that its first status
+                // lists them), then those created earlier and stored.
+                let own = self.driver.identity().uuid.clone();
+                for configured in self.shared.configured.take(&own) {
+                    let uuid = configured.spec.uuid().to_owned();
+                    if let Err(error) = children.add(configured.spec, configured.supervision) {
+                        tracing::error!(%uuid, %error, "configured component not created");
+                    }
                 }
-            }
-            for spec in children.env.store.take_restored(&children.own_uuid) {
-                let uuid = spec.uuid().to_owned();
-                if let Err(error) = children.create(spec) {
-                    tracing::error!(%uuid, %error, "stored component not created");
+                for spec in self.shared.store.take_restored(&own) {
+                    let uuid = spec.uuid().to_owned();
+                    if let Err(error) = children.create(spec) {
+                        tracing::error!(%uuid, %error, "stored component not created");
+                    }
                 }
             }
         }
@@ -380,10 +382,11 @@ impl Actor for IcActor {
         // Spread heartbeats over half a period so that many components do
         // not publish in bursts; the first comes no sooner than half a
         // period after the start-up status.
-        let period = self.env.heartbeat;
+        let period = self.shared.heartbeat;
         let offset = period.mul_f64(rand::random_range(0.5..1.0));
         ctx.run_later(offset, move |_, ctx| {
             ctx.run_interval(period, |actor, ctx| {
+                let _span = actor.span.clone().entered();
                 actor.driver.publish_current(&mut actor.effects);
                 actor.apply(ctx);
             });
@@ -395,6 +398,7 @@ impl Handler<Deliver> for IcActor {
     type Result = ();
 
     fn handle(&mut self, Deliver(message): Deliver, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         match message.as_ref() {
             // A refusal or failure is published (and logged) by `apply`.
             Ok(action) => {
@@ -412,6 +416,7 @@ impl Handler<Execute> for IcActor {
     type Result = Executed;
 
     fn handle(&mut self, Execute(action): Execute, ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let outcome = self.act(&action, ctx);
         Executed {
             status: self.status(self.driver.state(), self.driver.error()),
@@ -424,6 +429,7 @@ impl Handler<GetStatus> for IcActor {
     type Result = MessageResult<GetStatus>;
 
     fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         MessageResult(self.status(self.driver.state(), self.driver.error()))
     }
 }
@@ -432,6 +438,7 @@ impl Handler<Remove> for IcActor {
     type Result = ();
 
     fn handle(&mut self, _: Remove, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         if let Some(children) = self.children.as_mut() {
             children.remove_all();
         }
@@ -446,15 +453,16 @@ impl Handler<Retire> for IcActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Retire, _: &mut Context<Self>) -> Self::Result {
-        let children: Vec<Addr<IcActor>> = self
+        let children = self
             .children
             .as_ref()
-            .map(|c| c.managed.values().cloned().collect())
+            .map(Supervisor::actors)
             .unwrap_or_default();
-        let stopped =
+        let retired =
             futures_util::future::join_all(children.into_iter().map(|child| child.send(Retire)));
         self.retired = true;
-        Box::pin(stopped.into_actor(self).map(|_, actor, ctx| {
+        Box::pin(retired.into_actor(self).map(|_, actor, ctx| {
+            let _span = actor.span.clone().entered();
             actor.driver.release();
             // Every component's final state, simulators' too (issue 5).
             actor
@@ -475,7 +483,8 @@ impl Handler<StartAgain> for IcActor {
     type Result = ();
 
     fn handle(&mut self, _: StartAgain, ctx: &mut Context<Self>) {
-        let Some(start) = self.last_start.clone() else {
+        let _span = self.span.clone().entered();
+        let Some(start) = self.restart.last_start().cloned() else {
             return;
         };
         tracing::info!(uuid = self.uuid(), "starting again after the restart");
@@ -489,26 +498,27 @@ impl Handler<Restart> for IcActor {
     type Result = ();
 
     fn handle(&mut self, Restart { start, expected }: Restart, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         if self.driver.state() != expected {
             tracing::info!(uuid = self.uuid(), state = %self.driver.state(), "restart dropped: the component moved on during the backoff");
             return;
         }
-        self.restarts += 1;
+        self.restart.restarting();
         self.metrics.restarted();
-        self.ending_on_request = true;
         let manager = self.children.as_mut().map(|c| c as &mut dyn ManagerOps);
         let outcome =
             self.driver
                 .handle(&Action::new(ActionKind::Reset), manager, &mut self.effects);
-        // Set after the reset's own transitions: a reset that reaches
-        // `idle` at once has published it already.
+        // Decided before the reset's own transitions are published: a
+        // reset that reaches `idle` at once starts again right away.
         let idle_now = self.driver.state() == State::Idle;
-        self.start_when_idle = start && outcome.is_ok() && !idle_now;
+        let start_now = self.restart.restarted(start, outcome.is_ok(), idle_now);
         self.apply(ctx);
-        match outcome {
-            Ok(()) if start && idle_now => ctx.notify(StartAgain),
-            Ok(()) => {}
-            Err(error) => tracing::error!(uuid = self.uuid(), %error, "restart: reset refused"),
+        if start_now {
+            ctx.notify(StartAgain);
+        }
+        if let Err(error) = outcome {
+            tracing::error!(uuid = self.uuid(), %error, "restart: reset refused");
         }
     }
 }
@@ -517,41 +527,35 @@ impl Handler<GiveUp> for IcActor {
     type Result = ();
 
     fn handle(&mut self, GiveUp(error): GiveUp, ctx: &mut Context<Self>) {
-        self.start_when_idle = false;
+        let _span = self.span.clone().entered();
+        self.restart.gave_up();
         self.driver.fail(error, &mut self.effects);
         self.apply(ctx);
+    }
+}
+
+impl Handler<SupervisedBy> for IcActor {
+    type Result = ();
+
+    fn handle(&mut self, SupervisedBy(supervisor): SupervisedBy, _: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
+        tracing::info!(uuid = self.uuid(), "reporting to the rebuilt manager");
+        self.supervisor = Some(supervisor);
+        for event in std::mem::take(&mut self.unreported) {
+            self.tell_supervisor(event);
+        }
     }
 }
 
 impl Handler<ChildEvent> for IcActor {
     type Result = ();
 
-    fn handle(&mut self, ChildEvent { uuid, event }: ChildEvent, _: &mut Context<Self>) {
+    fn handle(&mut self, event: ChildEvent, _: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let Some(children) = self.children.as_mut() else {
             return;
         };
-        let outcome = match event {
-            ChildEventKind::OperatorReset => {
-                children.supervised.clear(&uuid);
-                Outcome::Handled
-            }
-            ChildEventKind::Escalated(reason) => Outcome::Escalate(reason),
-            ChildEventKind::Exited(exit) => match children.managed.get(&uuid) {
-                Some(child) => events::on_exit(
-                    &mut children.supervised,
-                    &uuid,
-                    &exit,
-                    child.clone().recipient(),
-                    child.clone().recipient(),
-                ),
-                None => Outcome::Handled,
-            },
-            ChildEventKind::ActorDied { spec, managed_by } => {
-                children.respawn(*spec, managed_by);
-                Outcome::Handled
-            }
-        };
-        if let Outcome::Escalate(reason) = outcome {
+        if let Outcome::Escalate(reason) = children.handle(event) {
             self.tell_supervisor(ChildEventKind::Escalated(reason));
         }
     }
@@ -559,128 +563,17 @@ impl Handler<ChildEvent> for IcActor {
 
 impl Drop for IcActor {
     fn drop(&mut self) {
-        if self.retired || self.env.stopping.load(Ordering::Relaxed) {
+        if self.retired || self.shared.stopping.begun() {
             return;
         }
+        let _span = self.span.clone().entered();
         tracing::error!(uuid = self.uuid(), "component actor stopped unexpectedly");
-        self.tell_supervisor(ChildEventKind::ActorDied {
+        let event = ChildEventKind::ActorDied {
             spec: Box::new(self.driver.spec().clone()),
             managed_by: self.driver.managed_by().map(str::to_owned),
-        });
-    }
-}
-
-/// The components a manager supervises.
-pub struct Children {
-    /// The manager's uuid (their `managed_by`).
-    own_uuid: String,
-    /// The shared environment.
-    env: Arc<ActorEnv>,
-    /// uuid -> actor, in creation order.
-    managed: IndexMap<String, Addr<IcActor>>,
-    /// The restart history of each of them.
-    supervised: Supervised,
-    /// The manager's own address (set when its actor starts): the
-    /// supervisor its components report to.
-    own_addr: Option<Addr<IcActor>>,
-}
-
-impl Children {
-    /// The uuids of the components it manages, in creation order, for its
-    /// status (borrowed: nothing is copied but the pointers).
-    fn uuids(&self) -> Vec<&str> {
-        self.managed.keys().map(String::as_str).collect()
-    }
-
-    fn remove_all(&mut self) {
-        for (uuid, child) in self.managed.drain(..) {
-            if let Err(error) = self.env.store.deleted(&uuid) {
-                tracing::error!(%uuid, %error, "definition not removed");
-            }
-            self.env.directory.remove(&uuid);
-            child.do_send(Remove);
-        }
-    }
-}
-
-impl Children {
-    /// Rebuilds a component whose actor died, in `error` with the reason;
-    /// its supervision then resets it like any failed component.
-    fn respawn(&mut self, spec: ComponentSpec, managed_by: Option<String>) {
-        let uuid = spec.uuid().to_owned();
-        if !self.managed.contains_key(&uuid) {
-            return;
-        }
-        self.env.directory.remove(&uuid);
-        let supervisor = self.own_addr.clone().map(Addr::recipient);
-        let failure = ErrorInfo::new(
-            ErrorCode::Crashed,
-            "the component's actor stopped unexpectedly; it was rebuilt from its definition",
-        );
-        match IcActor::spawn_inner(&self.env, spec, managed_by, supervisor, Some(failure)) {
-            Ok(addr) => {
-                self.managed.insert(uuid, addr);
-            }
-            Err(error) => {
-                tracing::error!(%uuid, %error, "component could not be rebuilt");
-                self.managed.shift_remove(&uuid);
-                self.supervised.remove(&uuid);
-            }
-        }
-    }
-}
-
-impl Children {
-    /// Creates a component (stored unless configured) under this manager
-    /// and supervises it with `supervision`.
-    fn add(&mut self, spec: ComponentSpec, supervision: SupervisionSpec) -> Result<(), ErrorInfo> {
-        let uuid = spec.uuid().to_owned();
-        let durable = spec.clone();
-        let is_manager = spec.identity.category == "manager";
-        let supervisor = self.own_addr.clone().map(Addr::recipient);
-        let addr = IcActor::spawn(&self.env, spec, Some(self.own_uuid.clone()), supervisor)?;
-        if let Err(error) = self.env.store.created(&durable, &self.own_uuid) {
-            self.env.directory.remove(&uuid);
-            addr.do_send(Remove);
-            return Err(error.into());
-        }
-        tracing::info!(%uuid, manager = %self.own_uuid, "component created");
-        self.supervised
-            .insert(uuid.clone(), supervision, is_manager);
-        self.managed.insert(uuid, addr);
-        Ok(())
-    }
-}
-
-impl ManagerOps for Children {
-    fn create(&mut self, spec: ComponentSpec) -> Result<(), ErrorInfo> {
-        let supervision = SupervisionSpec::from_properties(&spec.properties)?;
-        self.add(spec, supervision)
-    }
-
-    fn delete(&mut self, uuid: &str) -> Result<(), ErrorInfo> {
-        // A client's text is echoed cut (a uuid is far shorter).
-        let uuid: &str = &villas_sdk::protocol::action::echo(uuid);
-        let canonical = villas_sdk::spec::canonical_uuid(uuid);
-        if self.managed.contains_key(&canonical) {
-            self.env.store.deleted(&canonical)?;
-        }
-        let Some(child) = self.managed.shift_remove(&canonical) else {
-            return Err(ErrorInfo::new(
-                ErrorCode::UnknownComponent,
-                format!("this manager manages no component with uuid {uuid:?}"),
-            )
-            .with("uuid", uuid));
+            children: self.children.take().map(Box::new),
         };
-        self.env.directory.remove(&canonical);
-        self.supervised.remove(&canonical);
-        child.do_send(Remove);
-        tracing::info!(uuid = %canonical, manager = %self.own_uuid, "component deleted");
-        Ok(())
-    }
-
-    fn managed(&self) -> Vec<String> {
-        self.managed.keys().cloned().collect()
+        self.tell_supervisor(event);
     }
 }
 
@@ -704,65 +597,174 @@ impl Handler<PanicForTest> for IcActor {
 mod tests {
     use super::*;
     use crate::placement::{PendingComponents, Placement};
+    use crate::ports::{Outbox, Outgoing};
     use crate::store::{StateSettings, Store};
+    use serde_json::{json, Value};
+
+    /// The root manager's uuid (the daemon's) in these tests.
+    const ROOT: &str = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a00";
+
+    /// A daemon's IC tree without a transport: the shared services for
+    /// `components` (configuration entries) placed under [`ROOT`], and
+    /// the outbox their statuses go to.
+    struct Tree {
+        shared: Arc<Shared>,
+        root: ComponentSpec,
+        outbox: Outbox,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Tree {
+        fn new(components: Value) -> Tree {
+            let kinds = KindRegistry::new(crate::builtin_kinds()).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let entries = serde_json::from_value(components).unwrap();
+            let placement = Placement::from_config(ROOT, entries, &kinds).unwrap();
+            let state = StateSettings::from_config(Some(dir.path().into()), None, None).unwrap();
+            let store = Store::open(&state, &placement).unwrap();
+            let (publisher, outbox) = Publisher::channel();
+            let metrics = villas_metrics::Metrics::new(&villas_metrics::BuildInfo {
+                version: "test".into(),
+                profile: "debug",
+            })
+            .unwrap();
+            let shared = Arc::new(Shared {
+                kinds,
+                directory: Directory::new(),
+                publisher,
+                host: Arc::new(HostInfo::detect("test")),
+                heartbeat: Duration::from_secs(3600),
+                stopping: Stopping::default(),
+                store,
+                metrics: Arc::new(metrics),
+                configured: PendingComponents::new(placement.components),
+            });
+            Tree {
+                shared,
+                root: placement.root.spec,
+                outbox,
+                _dir: dir,
+            }
+        }
+
+        /// Starts the root manager (unsupervised) and the tree below it.
+        fn start(&self) -> Addr<IcActor> {
+            IcActor::spawn(&self.shared, self.root.clone(), Some(ROOT.into()), None).unwrap()
+        }
+
+        /// The next status `uuid` publishes (bounded wait).
+        async fn next_status(&mut self, uuid: &str) -> Value {
+            let wait = async {
+                loop {
+                    match self.outbox.recv().await {
+                        Some(Outgoing::Status { headers, body })
+                            if headers.uuid.as_deref() == Some(uuid) =>
+                        {
+                            return serde_json::from_slice::<Value>(&body).unwrap();
+                        }
+                        Some(_) => continue,
+                        None => panic!("outbox closed"),
+                    }
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(10), wait)
+                .await
+                .unwrap_or_else(|_| panic!("no status of {uuid} within 10 s"))
+        }
+
+        /// The states `uuid` publishes next, `count` of them.
+        async fn next_states(&mut self, uuid: &str, count: usize) -> Vec<String> {
+            let mut states = Vec::new();
+            for _ in 0..count {
+                let status = self.next_status(uuid).await;
+                states.push(status["status"]["state"].as_str().unwrap().to_owned());
+            }
+            states
+        }
+
+        fn actor(&self, uuid: &str) -> Addr<IcActor> {
+            self.shared.directory.lookup(uuid).unwrap()
+        }
+    }
+
+    /// Test only: makes the actor panic outside kind code, as a bug in
+    /// the daemon would.
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct PanicForTest;
+
+    impl Handler<PanicForTest> for IcActor {
+        type Result = ();
+
+        fn handle(&mut self, _: PanicForTest, _: &mut Context<Self>) {
+            panic!("test: the actor itself panicked");
+        }
+    }
 
     /// A manager whose dummy's actor dies: the manager rebuilds it from its
     /// definition, in `error`, and resets it; the manager lives on.
     #[actix::test]
     async fn a_dead_component_actor_is_rebuilt_by_its_manager_and_reset() {
-        let kinds = KindRegistry::new(crate::builtin_kinds()).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let manager = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a01";
         let child = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a02";
-        let components = serde_json::json!([{
+        let mut tree = Tree::new(json!([{
             "category": "simulator", "type": "dummy", "uuid": child,
             "transition_delay": 0.01, "restart_backoff": {"initial": 0.01, "max": 0.02},
-        }]);
-        let entries = serde_json::from_value(components).unwrap();
-        let placement = Placement::from_config(manager, entries, &kinds).unwrap();
-        let state = StateSettings::from_config(Some(dir.path().into()), None, None).unwrap();
-        let store = Store::open(&state, &placement).unwrap();
-        let (publisher, mut outbox) = Publisher::channel();
-        let metrics = villas_metrics::Metrics::new(&villas_metrics::BuildInfo {
-            version: "test".into(),
-            profile: "debug",
-        })
-        .unwrap();
-        let env = Arc::new(ActorEnv {
-            kinds,
-            directory: Directory::new(),
-            publisher,
-            host: Arc::new(HostInfo::detect("test")),
-            heartbeat: Duration::from_secs(3600),
-            stopping: AtomicBool::new(false),
-            store,
-            metrics: Arc::new(metrics),
-            configured: PendingComponents::new(placement.components),
-        });
-        let top = IcActor::spawn(&env, placement.root.spec, Some(manager.into()), None).unwrap();
-        let mut states = Vec::new();
-        let mut next_state = async || loop {
-            match outbox.recv().await {
-                Some(crate::ports::Outgoing::Status { headers, body })
-                    if headers.uuid.as_deref() == Some(child) =>
-                {
-                    let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    return status["status"]["state"].as_str().unwrap().to_owned();
-                }
-                Some(_) => continue,
-                None => panic!("outbox closed"),
-            }
-        };
-        states.push(next_state().await);
-        let first = env.directory.lookup(child).unwrap();
+        }]));
+        let top = tree.start();
+        assert_eq!(tree.next_states(child, 1).await, ["idle"]);
+        let first = tree.actor(child);
         first.do_send(PanicForTest);
-        for _ in 0..3 {
-            states.push(next_state().await);
-        }
-        assert_eq!(states, ["idle", "error", "resetting", "idle"]);
-        let rebuilt = env.directory.lookup(child).unwrap();
+        assert_eq!(
+            tree.next_states(child, 3).await,
+            ["error", "resetting", "idle"]
+        );
+        let rebuilt = tree.actor(child);
         assert!(!rebuilt.eq(&first), "the same actor answered");
         assert!(top.connected(), "the manager died too");
         assert!(rebuilt.send(GetStatus).await.is_ok());
+    }
+
+    /// A manager whose own actor dies is rebuilt by its manager; the
+    /// components it managed stay its own: it lists them, and it still
+    /// supervises them (a failure of one is reset).
+    #[actix::test]
+    async fn a_rebuilt_manager_keeps_supervising_its_components() {
+        let manager = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a10";
+        let child = "6b5f6f2c-8a44-4d8a-9a3e-0d2b6f0b7a11";
+        let mut tree = Tree::new(json!([
+            {
+                "category": "manager", "type": "generic", "uuid": manager,
+                "restart_backoff": {"initial": 0.01, "max": 0.02},
+            },
+            {
+                "category": "simulator", "type": "dummy", "uuid": child, "manager": manager,
+                "transition_delay": 0.01, "restart_backoff": {"initial": 0.01, "max": 0.02},
+            },
+        ]));
+        let _top = tree.start();
+        assert_eq!(tree.next_states(child, 1).await, ["idle"]);
+
+        tree.actor(manager).do_send(PanicForTest);
+        let mut states = Vec::new();
+        let mut last = Value::Null;
+        while states.last().map(String::as_str) != Some("idle") {
+            last = tree.next_status(manager).await;
+            states.push(last["status"]["state"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(states, ["error", "resetting", "idle"]);
+        assert_eq!(last["components"], json!([child]));
+
+        // The child's failure reaches the rebuilt manager, which resets it.
+        let start = json!({"action": "start", "parameters": {"chaos": "fail"}});
+        let villas_sdk::protocol::Body::Action(start) =
+            villas_sdk::protocol::parse_body(start.to_string().as_bytes())
+        else {
+            panic!("not an action")
+        };
+        tree.actor(child).do_send(Deliver(Arc::new(Ok(start))));
+        assert_eq!(
+            tree.next_states(child, 5).await,
+            ["starting", "running", "error", "resetting", "idle"]
+        );
     }
 }

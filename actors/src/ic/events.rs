@@ -1,11 +1,14 @@
-//! The messages of the supervision tree and the supervisor's side of them:
-//! a component tells its supervisor (its manager's actor, or the root for
-//! the root manager) that it failed, that its run ended, that an operator
-//! reset it, or (from its drop guard) that its actor died; the supervisor
+//! The messages of the supervision tree: a component tells its supervisor
+//! (its manager's actor, or the root for the root manager) that it
+//! failed, that its run ended, that an operator reset it, or (from its
+//! drop guard) that its actor died ([`ChildEvent`]); the supervisor
 //! answers with [`Restart`] after a backoff or [`GiveUp`] when the budget
-//! is spent, and escalates a manager's spent budget towards the root.
+//! is spent, and tells the components of a rebuilt manager where to
+//! report from then on ([`SupervisedBy`]). What the supervisor decides is
+//! `super::children`'s; the rules are `super::policy`'s.
 
-use crate::ic::policy::{Decision, Exit, Supervised};
+use super::children::Supervisor;
+use super::policy::Exit;
 use actix::prelude::*;
 use villas_sdk::{ComponentSpec, ErrorInfo, State};
 
@@ -34,6 +37,9 @@ pub enum ChildEventKind {
         spec: Box<ComponentSpec>,
         /// Its manager.
         managed_by: Option<String>,
+        /// A manager's components, which outlive its actor: the rebuilt
+        /// actor supervises them again.
+        children: Option<Box<Supervisor>>,
     },
     /// A manager below spent its restart budget: the daemon must stop.
     Escalated(String),
@@ -57,55 +63,19 @@ pub struct Restart {
 #[rtype(result = "()")]
 pub struct GiveUp(pub ErrorInfo);
 
-/// What the supervisor must do beyond messaging the component.
+/// Rebuilt supervisor -> its components: report here from now on (the
+/// actor they reported to died; what they could not report since is
+/// reported now).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SupervisedBy(pub Recipient<ChildEvent>);
+
+/// What a supervisor must do beyond messaging the component.
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
     /// Nothing more.
     Handled,
-    /// A manager's budget is spent: escalate with this reason.
+    /// A manager's budget is spent, or the root manager's actor died:
+    /// escalate with this reason.
     Escalate(String),
-}
-
-/// Applies the restart rules to `exit` of component `uuid` at `child`:
-/// schedules its [`Restart`] or sends [`GiveUp`]; logs either way.
-pub fn on_exit(
-    supervised: &mut Supervised,
-    uuid: &str,
-    exit: &Exit,
-    child: Recipient<Restart>,
-    give_up: Recipient<GiveUp>,
-) -> Outcome {
-    let Some((decision, is_manager)) = supervised.on_exit(uuid, exit) else {
-        return Outcome::Handled;
-    };
-    match decision {
-        Decision::Nothing => Outcome::Handled,
-        Decision::Restart {
-            after,
-            start,
-            restarts,
-        } => {
-            let policy = supervised.policy(uuid).map_or("never", |p| p.as_str());
-            tracing::warn!(%uuid, ?after, start, restarts, policy, ?exit, "restarting component through reset");
-            let expected = match exit {
-                Exit::Failed(_) => State::Error,
-                Exit::Completed => State::Idle,
-            };
-            actix::spawn(async move {
-                actix::clock::sleep(after).await;
-                child.do_send(Restart { start, expected });
-            });
-            Outcome::Handled
-        }
-        Decision::GiveUp(error) => {
-            tracing::error!(%uuid, %error, "restart budget spent; the component stays in error until an operator reset");
-            let reason = format!("component {uuid}: {}", error.message);
-            give_up.do_send(GiveUp(error));
-            if is_manager {
-                Outcome::Escalate(reason)
-            } else {
-                Outcome::Handled
-            }
-        }
-    }
 }
