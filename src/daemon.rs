@@ -20,14 +20,14 @@ use villas_actors::root::Root;
 use villas_sdk::protocol::HostInfo;
 
 /// The controller version published in every status.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// How long the ordered stop may take before the daemon exits anyway.
-pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
+pub(crate) enum DaemonError {
     /// The HTTP API could not bind its address.
     #[error("cannot serve the HTTP API on {addr}: {source}")]
     ApiBind {
@@ -55,7 +55,7 @@ impl DaemonError {
     /// How the process exits: [`Exit::Config`] when the configuration or
     /// the state directory must be changed, [`Exit::Escalated`] after an
     /// escalation, [`Exit::Failure`] otherwise.
-    pub fn exit(&self) -> Exit {
+    pub(crate) fn exit(&self) -> Exit {
         match self {
             DaemonError::State(error) if error.is_config() => Exit::Config,
             DaemonError::Escalated(_) => Exit::Escalated,
@@ -78,10 +78,10 @@ fn build_info() -> villas_metrics::BuildInfo {
 
 /// How long kinds may take to end what their components ran when the
 /// daemon stops (after which they kill it).
-pub const KIND_DRAIN_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const KIND_DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs until `shutdown` completes. Must be called inside an actix system.
-pub async fn run(
+pub(crate) async fn run(
     settings: Settings,
     kinds: KindRegistry,
     shutdown: impl Future<Output = ()>,

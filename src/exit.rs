@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 /// Why the process exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// Done (0).
     Success,
     /// A failure without a more specific code (1): the daemon could not
@@ -36,7 +36,7 @@ pub enum Exit {
 
 impl Exit {
     /// The numeric code.
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             Exit::Success => 0,
             Exit::Failure => 1,
@@ -51,7 +51,7 @@ impl Exit {
     }
 
     /// Exits the process at once with this code (no destructors run).
-    pub fn now(self) -> ! {
+    pub(crate) fn now(self) -> ! {
         std::process::exit(i32::from(self.code()))
     }
 }

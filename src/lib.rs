@@ -33,13 +33,20 @@
 //! manager's spent budget towards the root, which stops the daemon with
 //! exit code 70 (`docs/supervision.md`).
 
+// The public surface: the entry point a lab's binary calls, plus what the
+// tests, the benches and the fuzzer reach in for until they use the
+// villas-client crate (the AMQP helpers in `bus::amqp`, `api::ROUTES`,
+// `settings::redact_url` and `settings::check_text`). Everything else is
+// crate-private, so the compiler reports what nothing uses.
 pub mod api;
 pub mod bus;
-pub mod cli;
+mod cli;
+// Public until its session moves to villas-client (`Received::headers` is
+// read by no command, only by code that will use the library).
 pub mod client;
-pub mod daemon;
+mod daemon;
 pub mod entry;
-pub mod exit;
-pub mod notify;
+mod exit;
+mod notify;
 pub mod settings;
-pub mod telemetry;
+mod telemetry;

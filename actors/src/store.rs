@@ -269,11 +269,6 @@ impl Store {
         })
     }
 
-    /// The state directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The data directory of a component (whether or not it exists).
     pub fn data_dir(&self, uuid: &str) -> PathBuf {
         self.component_dir(uuid).join("data")

@@ -233,9 +233,9 @@ pub fn settings(data: &[u8]) {
         _ => Format::Json,
     };
     let text = String::from_utf8_lossy(text);
-    if let Ok(settings) = settings::from_text(&text, format, kinds()) {
+    if let Ok(placement) = settings::check_text(&text, format, kinds()) {
         // What was accepted is usable: every component has a valid uuid.
-        for configured in settings.placement.all() {
+        for configured in placement.all() {
             let uuid = configured.spec.uuid();
             assert_eq!(villas_sdk::spec::canonical_uuid(uuid), uuid);
         }

@@ -5,7 +5,7 @@
 //! optional bearer-token auth ([`auth`]). It talks to component actors
 //! directly, so it works the same on the AMQP and the in-process bus.
 
-pub mod auth;
+pub(crate) mod auth;
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
@@ -25,7 +25,7 @@ use villas_sdk::{ErrorCode, ErrorInfo};
 /// `[api]` as written in the configuration file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawApi {
+pub(crate) struct RawApi {
     /// Serve the HTTP API.
     enabled: Option<bool>,
     /// TCP port (0: any free port, logged at start-up).
@@ -44,17 +44,17 @@ pub struct RawApi {
 
 /// The HTTP API's section of the settings, validated here.
 #[derive(Debug, Clone)]
-pub struct ApiSettings {
+pub(crate) struct ApiSettings {
     /// Where to listen.
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Bearer-token authentication (`None`: the API is open).
-    pub auth: Option<auth::ApiAuth>,
+    pub(crate) auth: Option<auth::ApiAuth>,
 }
 
 impl ApiSettings {
     /// Validates the `api` section (reading the token); `None`: the API
     /// is disabled.
-    pub fn from_raw(raw: RawApi) -> Result<Option<ApiSettings>, InvalidSetting> {
+    pub(crate) fn from_raw(raw: RawApi) -> Result<Option<ApiSettings>, InvalidSetting> {
         if !raw.enabled.unwrap_or(true) {
             return Ok(None);
         }
@@ -77,26 +77,26 @@ impl ApiSettings {
 
 /// What the handlers need.
 #[derive(Clone)]
-pub struct ApiState {
+pub(crate) struct ApiState {
     /// Every component.
-    pub directory: Directory,
+    pub(crate) directory: Directory,
     /// The daemon's uuid.
-    pub uuid: String,
+    pub(crate) uuid: String,
     /// Host facts.
-    pub host: Arc<HostInfo>,
+    pub(crate) host: Arc<HostInfo>,
     /// When the daemon started.
-    pub started: Instant,
+    pub(crate) started: Instant,
     /// `amqp` or `local`.
-    pub bus: &'static str,
+    pub(crate) bus: &'static str,
     /// The metrics served at `/metrics`.
-    pub metrics: Arc<villas_metrics::Metrics>,
+    pub(crate) metrics: Arc<villas_metrics::Metrics>,
     /// Bearer-token auth (`None`: open).
-    pub auth: Option<auth::ApiAuth>,
+    pub(crate) auth: Option<auth::ApiAuth>,
 }
 
 /// The OpenAPI document served at `/api/v1/openapi.json`; it describes
 /// exactly [`ROUTES`] (checked by the tests).
-pub const OPENAPI: &str = include_str!("openapi.json");
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 
 /// Declares every route once: [`ROUTES`] (what the OpenAPI document must
 /// describe) and the function that registers them.
@@ -123,7 +123,10 @@ routes! {
 
 /// Binds the API and starts serving it on the current actix system.
 /// Returns the handle to stop it and the address actually bound.
-pub fn serve(listen: SocketAddr, state: ApiState) -> std::io::Result<(ServerHandle, SocketAddr)> {
+pub(crate) fn serve(
+    listen: SocketAddr,
+    state: ApiState,
+) -> std::io::Result<(ServerHandle, SocketAddr)> {
     let auth = web::Data::new(state.auth.clone());
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {

@@ -8,14 +8,14 @@ use villas_actors::ports::{BusHandle, Intake, Outbox, Outgoing, Transport};
 use villas_metrics::DaemonMetrics;
 
 /// The in-process transport.
-pub struct Local {
+pub(crate) struct Local {
     /// Reports the bus as up (it always is).
     metrics: Arc<DaemonMetrics>,
 }
 
 impl Local {
     /// The in-process transport, reporting to `metrics`.
-    pub fn new(metrics: Arc<DaemonMetrics>) -> Self {
+    pub(crate) fn new(metrics: Arc<DaemonMetrics>) -> Self {
         Local { metrics }
     }
 }

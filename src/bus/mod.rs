@@ -4,12 +4,12 @@
 //! the component tree, only the ports.
 
 pub mod amqp;
-pub mod connect;
-pub mod local;
+pub(crate) mod connect;
+pub(crate) mod local;
 
 /// The AMQP `type` property our status messages carry, so that the
 /// consumer drops its own status traffic without parsing it.
-pub const STATUS_MESSAGE_TYPE: &str = "villas.status";
+pub(crate) const STATUS_MESSAGE_TYPE: &str = "villas.status";
 
 use std::sync::Arc;
 use villas_actors::ports::Transport;
@@ -17,7 +17,7 @@ use villas_metrics::DaemonMetrics;
 
 /// Which transport the daemon uses: one variant per transport.
 #[derive(Debug, Clone)]
-pub enum BusSettings {
+pub(crate) enum BusSettings {
     /// No broker configured: the in-process bus.
     Local,
     /// The AMQP bus.
@@ -26,7 +26,7 @@ pub enum BusSettings {
 
 impl BusSettings {
     /// The transport's name, as the HTTP API reports it.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             BusSettings::Local => "local",
             BusSettings::Amqp(_) => "amqp",
@@ -34,7 +34,7 @@ impl BusSettings {
     }
 
     /// The largest message body the transport hands the components.
-    pub fn max_body_bytes(&self) -> usize {
+    pub(crate) fn max_body_bytes(&self) -> usize {
         match self {
             // Actions come through the HTTP API, which bounds its bodies.
             BusSettings::Local => usize::MAX,
@@ -43,7 +43,7 @@ impl BusSettings {
     }
 
     /// The transport these settings select, reporting to `metrics`.
-    pub fn transport(&self, metrics: Arc<DaemonMetrics>) -> Box<dyn Transport> {
+    pub(crate) fn transport(&self, metrics: Arc<DaemonMetrics>) -> Box<dyn Transport> {
         match self {
             BusSettings::Local => {
                 tracing::info!("no broker configured: using the in-process bus; the HTTP API is the control surface");

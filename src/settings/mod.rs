@@ -6,7 +6,7 @@
 //! `villas_actors::store`, `components` by `villas_actors::placement` (which places them
 //! once). Every error names the file and the key.
 
-pub mod raw;
+pub(crate) mod raw;
 
 use crate::api::ApiSettings;
 use crate::bus::amqp::settings::BrokerSection;
@@ -27,22 +27,20 @@ const FILE_NAMES: [&str; 4] = ["config.toml", "config.yaml", "config.yml", "conf
 
 /// Validated settings.
 #[derive(Debug, Clone)]
-pub struct Settings {
-    /// The file they came from.
-    pub source: Option<PathBuf>,
+pub(crate) struct Settings {
     /// The daemon's uuid.
-    pub uuid: String,
+    pub(crate) uuid: String,
     /// The state directory and what `delete` does with data.
-    pub state: StateSettings,
+    pub(crate) state: StateSettings,
     /// The transport.
-    pub bus: BusSettings,
+    pub(crate) bus: BusSettings,
     /// The HTTP API; `None`: disabled.
-    pub api: Option<ApiSettings>,
+    pub(crate) api: Option<ApiSettings>,
     /// Status heartbeat period.
-    pub heartbeat: Duration,
+    pub(crate) heartbeat: Duration,
     /// The configured components, placed: the root generic manager (uuid:
     /// the daemon's) and everything below it.
-    pub placement: Placement,
+    pub(crate) placement: Placement,
 }
 
 /// A configuration that cannot be used.
@@ -70,7 +68,7 @@ pub enum SettingsError {
 
 /// The configuration file to use: `explicit`, else the first existing one
 /// in the XDG config dirs, `.`, `./etc` and `/etc/villas/controller`.
-pub fn find_config_file(explicit: Option<&Path>) -> Option<PathBuf> {
+pub(crate) fn find_config_file(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(path) = explicit {
         return Some(path.to_owned());
     }
@@ -105,19 +103,13 @@ pub fn find_config_file(explicit: Option<&Path>) -> Option<PathBuf> {
 
 /// Loads and validates settings from `file` (if any) and the environment;
 /// `broker_url` (the `-b` flag) overrides `broker.url`.
-pub fn load(
+pub(crate) fn load(
     file: Option<&Path>,
     broker_url: Option<&str>,
     kinds: &KindRegistry,
 ) -> Result<Settings, SettingsError> {
     let (merged, file_name) = merged_document(file)?;
-    from_value(
-        merged,
-        file.map(Path::to_owned),
-        &file_name,
-        broker_url,
-        kinds,
-    )
+    from_value(merged, &file_name, broker_url, kinds)
 }
 
 /// Loads the broker section alone from `file` (if any) and the
@@ -125,7 +117,7 @@ pub fn load(
 /// client then uses the reference's default broker). The broker section is
 /// validated as [`load`] does; the daemon's sections (`api`, `state_dir`,
 /// the stored uuid, `components`, ...) are ignored unread.
-pub fn load_broker(
+pub(crate) fn load_broker(
     file: Option<&Path>,
     broker_url: Option<&str>,
 ) -> Result<Option<BrokerEndpoint>, SettingsError> {
@@ -181,10 +173,20 @@ pub enum Format {
     Json,
 }
 
+/// Validates a configuration text as the daemon would (without the
+/// environment overrides) and returns where its components go: the entry
+/// point of the settings fuzzer. Never panics, whatever the text.
+pub fn check_text(
+    text: &str,
+    format: Format,
+    kinds: &KindRegistry,
+) -> Result<Placement, SettingsError> {
+    from_text(text, format, kinds).map(|settings| settings.placement)
+}
+
 /// Validates the settings in the text of a configuration file, without the
-/// environment overrides: the loader's core, for tests and the fuzzer.
-/// Never panics, whatever the text.
-pub fn from_text(
+/// environment overrides: the loader's core.
+pub(crate) fn from_text(
     text: &str,
     format: Format,
     kinds: &KindRegistry,
@@ -203,13 +205,12 @@ pub fn from_text(
             file: file_name.to_owned(),
             message: e.to_string(),
         })?;
-    from_value(merged, None, file_name, None, kinds)
+    from_value(merged, file_name, None, kinds)
 }
 
 /// Checks the merged raw document key by key, then validates it.
 fn from_value(
     merged: Value,
-    source: Option<PathBuf>,
     file_name: &str,
     broker_url: Option<&str>,
     kinds: &KindRegistry,
@@ -220,12 +221,11 @@ fn from_value(
             key: e.path().to_string(),
             message: e.into_inner().to_string(),
         })?;
-    validate(raw, source, file_name, broker_url, kinds)
+    validate(raw, file_name, broker_url, kinds)
 }
 
 fn validate(
     raw: RawSettings,
-    source: Option<PathBuf>,
     file: &str,
     broker_url: Option<&str>,
     kinds: &KindRegistry,
@@ -246,7 +246,6 @@ fn validate(
     let api = ApiSettings::from_raw(raw.api).map_err(in_file(file))?;
     let placement = Placement::from_config(&uuid, raw.components, kinds).map_err(in_file(file))?;
     Ok(Settings {
-        source,
         uuid,
         state,
         bus,

@@ -12,33 +12,33 @@ use std::path::PathBuf;
 /// The raw configuration document.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSettings {
+pub(crate) struct RawSettings {
     /// The daemon's uuid: its root generic manager's and its queue's; a
     /// configured generic manager may carry it (it is then the root).
     #[serde(default)]
-    pub uuid: Option<String>,
+    pub(crate) uuid: Option<String>,
     /// State directory: stored components and every component's data
     /// directory (see `villas_actors::store`).
     #[serde(default)]
-    pub state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
     /// Deprecated alias of `state_dir` (the reference's `workdir`).
     #[serde(default)]
-    pub workdir: Option<PathBuf>,
+    pub(crate) workdir: Option<PathBuf>,
     /// State section.
     #[serde(default)]
-    pub state: RawState,
+    pub(crate) state: RawState,
     /// Broker section.
     #[serde(default)]
-    pub broker: RawBroker,
+    pub(crate) broker: RawBroker,
     /// HTTP API section.
     #[serde(default)]
-    pub api: RawApi,
+    pub(crate) api: RawApi,
     /// Status publication section.
     #[serde(default)]
-    pub status: RawStatus,
+    pub(crate) status: RawStatus,
     /// Component definitions (free-form properties each).
     #[serde(default)]
-    pub components: Vec<Map<String, Value>>,
+    pub(crate) components: Vec<Map<String, Value>>,
 }
 
 /// The document as a client command reads it: the broker section only.
@@ -46,24 +46,24 @@ pub struct RawSettings {
 /// client must not fail on a token file or a state directory only the
 /// daemon's user can use).
 #[derive(Debug, Default, Deserialize)]
-pub struct RawClientSettings {
+pub(crate) struct RawClientSettings {
     /// Broker section (still checked key by key).
     #[serde(default)]
-    pub broker: RawBroker,
+    pub(crate) broker: RawBroker,
 }
 
 /// `[state]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawState {
+pub(crate) struct RawState {
     /// Remove a component's data directory when it is deleted.
-    pub delete_data: Option<bool>,
+    pub(crate) delete_data: Option<bool>,
 }
 
 /// `[status]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawStatus {
+pub(crate) struct RawStatus {
     /// Seconds between heartbeat status messages of each component.
-    pub heartbeat_interval: Option<f64>,
+    pub(crate) heartbeat_interval: Option<f64>,
 }

@@ -2,7 +2,7 @@
 //! the supervision tree ([`events`]) and the restart rules ([`policy`]).
 
 pub mod actor;
-pub mod children;
-pub mod events;
+pub(crate) mod children;
+pub(crate) mod events;
 pub mod policy;
-pub mod restart;
+pub(crate) mod restart;

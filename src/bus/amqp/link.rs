@@ -25,7 +25,7 @@ const STABLE_AFTER: Duration = Duration::from_secs(10);
 
 /// The state of the bus, logged at every transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BusState {
+pub(crate) enum BusState {
     /// No link yet (start-up).
     Connecting,
     /// Consuming and publishing.
@@ -40,7 +40,7 @@ pub enum BusState {
 
 impl BusState {
     /// Whether the bus has a link to the broker in this state.
-    pub fn linked(self) -> bool {
+    pub(crate) fn linked(self) -> bool {
         matches!(self, BusState::Up | BusState::Draining)
     }
 }
@@ -195,7 +195,7 @@ impl AmqpBus {
         self.set_link(None);
         self.unacked = None;
         self.unacked_count = 0;
-        self.recent.link_lost(SUSPECT_WINDOW);
+        self.redelivered.link_lost(SUSPECT_WINDOW);
         if let Some(channel) = self.channel.take().filter(|c| c.status().connected()) {
             // The consumer was cancelled but the channel is open: close it
             // rather than leave it behind on the reused connection.
@@ -300,7 +300,7 @@ async fn open_channel(
 }
 
 /// Exponential backoff with ±20 % jitter.
-pub fn backoff(attempt: u32, min: Duration, max: Duration) -> Duration {
+pub(crate) fn backoff(attempt: u32, min: Duration, max: Duration) -> Duration {
     let base = min
         .saturating_mul(2u32.saturating_pow(attempt.min(16)))
         .min(max);

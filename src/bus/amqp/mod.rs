@@ -22,10 +22,10 @@
 //! dropped if it was dispatched already ([`redelivery`]).
 
 mod link;
-pub mod pending;
-pub mod publish;
-pub mod redelivery;
-pub mod settings;
+pub(crate) mod pending;
+pub(crate) mod publish;
+pub(crate) mod redelivery;
+pub(crate) mod settings;
 
 use crate::bus::STATUS_MESSAGE_TYPE;
 use actix::prelude::*;
@@ -37,10 +37,10 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::Acker;
 use lapin::{Channel, Connection, ExchangeKind};
-pub use link::BusState;
+pub(crate) use link::BusState;
 use publish::PublishLoop;
-use redelivery::{Recent, REMEMBERED};
-pub use settings::AmqpSettings;
+use redelivery::{RedeliveryFilter, REMEMBERED};
+pub(crate) use settings::AmqpSettings;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -70,7 +70,7 @@ const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
 type Consumed = (u64, Option<lapin::Result<Delivery>>);
 
 /// The AMQP transport, before it starts.
-pub struct Amqp {
+pub(crate) struct Amqp {
     /// Where the broker is and how to use it.
     settings: AmqpSettings,
     /// The bus gauge, reconnects and traffic counters.
@@ -79,7 +79,7 @@ pub struct Amqp {
 
 impl Amqp {
     /// The AMQP transport with `settings`, reporting to `metrics`.
-    pub fn new(settings: AmqpSettings, metrics: Arc<DaemonMetrics>) -> Self {
+    pub(crate) fn new(settings: AmqpSettings, metrics: Arc<DaemonMetrics>) -> Self {
         Amqp { settings, metrics }
     }
 }
@@ -94,7 +94,7 @@ impl Transport for Amqp {
 }
 
 /// The consumer actor.
-pub struct AmqpBus {
+pub(crate) struct AmqpBus {
     /// Settings.
     settings: Arc<AmqpSettings>,
     /// Where received messages go.
@@ -127,7 +127,7 @@ pub struct AmqpBus {
     /// Deliveries dispatched and not yet acknowledged.
     unacked_count: u16,
     /// Dispatched actions, to recognise redeliveries.
-    recent: Recent,
+    redelivered: RedeliveryFilter,
     /// The daemon's metrics (bus gauge, reconnects, published statuses).
     metrics: Arc<DaemonMetrics>,
 }
@@ -156,7 +156,7 @@ impl AmqpBus {
             intake_open: true,
             unacked: None,
             unacked_count: 0,
-            recent: Recent::new(REMEMBERED),
+            redelivered: RedeliveryFilter::new(REMEMBERED),
             metrics,
         }
     }
@@ -215,8 +215,8 @@ impl AmqpBus {
             return;
         }
         let headers = headers_of(properties.headers().as_ref());
-        let fingerprint = Recent::fingerprint(&headers, &delivery.data);
-        if delivery.redelivered && self.recent.take(fingerprint) {
+        let fingerprint = RedeliveryFilter::fingerprint(&headers, &delivery.data);
+        if delivery.redelivered && self.redelivered.take(fingerprint) {
             tracing::info!(
                 ?headers,
                 "redelivered message was dispatched already; dropped"
@@ -225,7 +225,7 @@ impl AmqpBus {
             return;
         }
         if let Intook::Dispatched(_) = self.intake.accept(&headers, &delivery.data) {
-            self.recent.record(fingerprint);
+            self.redelivered.record(fingerprint);
         }
     }
 }

@@ -17,7 +17,7 @@ use villas_metrics::DaemonMetrics;
 use villas_sdk::Headers;
 
 /// The publish loop's state.
-pub struct PublishLoop {
+pub(crate) struct PublishLoop {
     /// What components publish.
     outbox: Outbox,
     /// The channel to publish on, `None` while the bus is down.
@@ -50,7 +50,7 @@ enum Woken {
 
 impl PublishLoop {
     /// A loop over `outbox`, publishing on the channel `link` holds.
-    pub fn new(
+    pub(crate) fn new(
         outbox: Outbox,
         link: watch::Receiver<Option<Channel>>,
         exchange: ShortString,
@@ -71,7 +71,7 @@ impl PublishLoop {
     }
 
     /// Runs until the bus actor or every publisher is gone.
-    pub async fn run(mut self) {
+    pub(crate) async fn run(mut self) {
         loop {
             let Some(channel) = self.wait_for_channel().await else {
                 return;

@@ -11,7 +11,7 @@ use villas_actors::invalid::{positive_seconds, InvalidSetting};
 /// `[broker]` as written in the configuration file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawBroker {
+pub(crate) struct RawBroker {
     /// AMQP URI; absent: the in-process bus.
     url: Option<String>,
     /// Exchange name.
@@ -43,31 +43,31 @@ pub struct BrokerEndpoint {
 
 /// What the AMQP transport needs to know.
 #[derive(Debug, Clone)]
-pub struct AmqpSettings {
+pub(crate) struct AmqpSettings {
     /// Broker URI, heartbeat included.
-    pub url: String,
+    pub(crate) url: String,
     /// Exchange name (`villas`).
-    pub exchange: String,
+    pub(crate) exchange: String,
     /// The daemon's queue name.
-    pub queue: String,
+    pub(crate) queue: String,
     /// How long the broker keeps the queue after we disconnect.
-    pub queue_expires: Duration,
+    pub(crate) queue_expires: Duration,
     /// First retry delay after a failed connection.
-    pub reconnect_min: Duration,
+    pub(crate) reconnect_min: Duration,
     /// Longest retry delay.
-    pub reconnect_max: Duration,
+    pub(crate) reconnect_max: Duration,
     /// Bodies larger than this are refused unparsed.
-    pub max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
     /// TLS files for an `amqps://` URL (`broker.tls`).
-    pub tls: Option<TlsFiles>,
+    pub(crate) tls: Option<TlsFiles>,
 }
 
 /// The broker section, validated: the endpoint and the daemon's settings
 /// that do not depend on its uuid.
 #[derive(Debug)]
-pub struct BrokerSection {
+pub(crate) struct BrokerSection {
     /// Where the broker is.
-    pub endpoint: BrokerEndpoint,
+    pub(crate) endpoint: BrokerEndpoint,
     /// `broker.queue_expires`.
     queue_expires: Duration,
     /// `broker.reconnect_max`.
@@ -80,7 +80,7 @@ impl BrokerSection {
     /// Validates the broker section; `broker_url` (the `-b` flag)
     /// overrides `broker.url`. `None`: no broker URL (the daemon's
     /// in-process bus; a client's default broker).
-    pub fn from_raw(
+    pub(crate) fn from_raw(
         raw: RawBroker,
         broker_url: Option<&str>,
     ) -> Result<Option<BrokerSection>, InvalidSetting> {
@@ -121,7 +121,7 @@ impl BrokerSection {
     }
 
     /// The daemon's AMQP settings: its queue is named after its uuid.
-    pub fn for_daemon(self, uuid: &str) -> AmqpSettings {
+    pub(crate) fn for_daemon(self, uuid: &str) -> AmqpSettings {
         AmqpSettings {
             url: self.endpoint.url,
             queue: format!("villas-controller.{uuid}"),
