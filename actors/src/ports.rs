@@ -76,7 +76,7 @@ impl Publisher {
 pub type Inbound = Result<Action, ActionError>;
 
 /// The component tree as a transport sees it (implemented by
-/// `crate::directory::Directory`).
+/// `crate::ic::directory::Directory`).
 pub trait Dispatch: Send + Sync + 'static {
     /// Hands `message` to every component `headers` address (`x-match:
     /// any`; an empty value addresses everyone); returns how many.

@@ -1,7 +1,7 @@
 //! The root of the supervision tree: starts the root manager (the
 //! daemon's uuid; every configured component is below it, see
 //! `crate::placement`), supervises it like a manager supervises its
-//! components (the same [`Supervisor`]: reset after a failure, within a
+//! components (the same `Supervisor`: reset after a failure, within a
 //! restart budget), and retires it when the daemon stops (the daemon owns
 //! the order of the stop). When the root manager's budget is spent, when
 //! a manager below escalates, or when the root manager's actor died, the

@@ -233,9 +233,9 @@ pub fn settings(data: &[u8]) {
         _ => Format::Json,
     };
     let text = String::from_utf8_lossy(text);
-    if let Ok(placement) = settings::check_text(&text, format, kinds()) {
+    if let Ok(checked) = settings::check_text(&text, format, kinds()) {
         // What was accepted is usable: every component has a valid uuid.
-        for configured in placement.all() {
+        for configured in checked.placement.all() {
             let uuid = configured.spec.uuid();
             assert_eq!(villas_sdk::spec::canonical_uuid(uuid), uuid);
         }
@@ -283,12 +283,12 @@ pub fn settings_signature(data: &[u8]) -> u64 {
         _ => Format::Json,
     };
     let text = String::from_utf8_lossy(text);
-    let class = match settings::from_text(&text, format, kinds()) {
+    let class = match settings::check_text(&text, format, kinds()) {
         Ok(s) => format!(
             "ok {} {} {}",
-            s.component_count(),
-            s.manager_count(),
-            s.broker.is_some()
+            s.placement.component_count(),
+            s.placement.manager_count(),
+            s.broker
         ),
         Err(settings::SettingsError::Invalid { key, message, .. }) => {
             let key: String = key

@@ -2,7 +2,7 @@
 //! components and the controller's status, health, one component's status,
 //! and running an action on a component; plus Prometheus metrics at
 //! `/metrics` and its OpenAPI document at `/api/v1/openapi.json`, behind
-//! optional bearer-token auth ([`auth`]). It talks to component actors
+//! optional bearer-token auth (`auth`). It talks to component actors
 //! directly, so it works the same on the AMQP and the in-process bus.
 
 pub(crate) mod auth;
@@ -16,8 +16,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use villas_actors::directory::Directory;
 use villas_actors::ic::actor::{Execute, Executed, GetStatus};
+use villas_actors::ic::directory::Directory;
 use villas_actors::invalid::InvalidSetting;
 use villas_sdk::protocol::{parse_body, Body, HostInfo};
 use villas_sdk::{ErrorCode, ErrorInfo};

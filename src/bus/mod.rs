@@ -1,6 +1,6 @@
 //! The transports: the AMQP bus ([`amqp`], with its publish loop, the
 //! outage store and the redelivery filter) and the in-process bus
-//! ([`local`]) used when no broker is configured. Both implement `villas_actors::ports::Transport`; neither knows
+//! (`local`) used when no broker is configured. Both implement `villas_actors::ports::Transport`; neither knows
 //! the component tree, only the ports.
 
 pub mod amqp;

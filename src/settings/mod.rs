@@ -1,7 +1,7 @@
 //! Settings, loaded in stages: raw fragments (a TOML, YAML or JSON file in
 //! the reference's format, then `VILLAS_CONTROLLER__SECTION__KEY`
 //! environment overrides) -> one raw document checked key by key
-//! ([`raw`]) -> validated [`Settings`], each section by its owner: `broker`
+//! (`raw`) -> validated `Settings`, each section by its owner: `broker`
 //! by `crate::bus::amqp::settings`, `api` by `crate::api`, `state_dir` by
 //! `villas_actors::store`, `components` by `villas_actors::placement` (which places them
 //! once). Every error names the file and the key.
@@ -173,15 +173,27 @@ pub enum Format {
     Json,
 }
 
+/// What [`check_text`] accepted.
+#[derive(Debug)]
+pub struct Checked {
+    /// Where the configured components go.
+    pub placement: Placement,
+    /// Whether a broker is configured (else the in-process bus).
+    pub broker: bool,
+}
+
 /// Validates a configuration text as the daemon would (without the
-/// environment overrides) and returns where its components go: the entry
-/// point of the settings fuzzer. Never panics, whatever the text.
+/// environment overrides): the entry point of the settings fuzzer. Never
+/// panics, whatever the text.
 pub fn check_text(
     text: &str,
     format: Format,
     kinds: &KindRegistry,
-) -> Result<Placement, SettingsError> {
-    from_text(text, format, kinds).map(|settings| settings.placement)
+) -> Result<Checked, SettingsError> {
+    from_text(text, format, kinds).map(|settings| Checked {
+        broker: matches!(settings.bus, BusSettings::Amqp(_)),
+        placement: settings.placement,
+    })
 }
 
 /// Validates the settings in the text of a configuration file, without the

@@ -5,15 +5,15 @@
 //! a tracing span carrying the component's uuid, so kind code's log lines
 //! name their component. It is a supervised child: it reports failures,
 //! finished runs, operator resets and (from its drop guard) its own death
-//! to its supervisor, and carries out the supervisor's [`Restart`] and
-//! [`GiveUp`] (its bookkeeping is [`RestartState`]). A component of
+//! to its supervisor, and carries out the supervisor's `Restart` and
+//! `GiveUp` (its bookkeeping is `RestartState`). A component of
 //! category `manager` is also a supervisor: it owns its components'
-//! actors through a [`Supervisor`].
+//! actors through a `Supervisor`.
 
 use super::children::{OnDeath, Supervisor};
 use super::events::{ChildEvent, ChildEventKind, GiveUp, Outcome, Restart, SupervisedBy};
 use super::restart::{AfterTransition, RestartState};
-use crate::directory::Directory;
+use crate::ic::directory::Directory;
 use crate::kinds::KindRegistry;
 use crate::placement::PendingComponents;
 use crate::ports::{Inbound, Publisher};

@@ -3,9 +3,9 @@
 //! every delivery handed to the transport-neutral intake
 //! (`villas_actors::ports::Intake`), and the daemon's [`BusControl`]
 //! (stop intake, close). The link (connect, reconnect, bus states) is in
-//! `link`, the publish loop in [`publish`], the outage store in
-//! [`pending`], the redelivery filter in [`redelivery`], the `broker`
-//! settings in [`settings`]; the AMQP helpers the CLI and the tests share
+//! `link`, the publish loop in `publish`, the outage store in
+//! `pending`, the redelivery filter in `redelivery`, the `broker`
+//! settings in `settings`; the AMQP helpers the CLI and the tests share
 //! (`declare_exchange`, `bind_private_queue`, `headers_of`, `close_link`)
 //! are here.
 //!
@@ -19,7 +19,7 @@
 //! Delivery: a message is acknowledged once it is dispatched to the
 //! mailboxes of the components it addresses (acks are batched, prefetch
 //! bounded). A message the broker redelivers after a connection loss is
-//! dropped if it was dispatched already ([`redelivery`]).
+//! dropped if it was dispatched already (`redelivery`).
 
 mod link;
 pub(crate) mod pending;
