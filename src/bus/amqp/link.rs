@@ -179,7 +179,7 @@ impl AmqpBus {
         ctx.run_later(delay, |bus, ctx| bus.connect(ctx));
     }
 
-    /// Whether the consumer ended because [`BusControl::StopIntake`] cancelled it: the
+    /// Whether the consumer ended because `BusControl::StopIntake` cancelled it: the
     /// channel is still open and keeps publishing.
     pub(super) fn stopped_by_us(&self) -> bool {
         !self.intake_open
