@@ -94,7 +94,6 @@ pub(crate) async fn run(
         api,
         heartbeat,
         placement,
-        ..
     } = settings;
     let store = villas_actors::store::Store::open(&state, &placement)?;
     let (manager_count, component_count) = (placement.manager_count(), placement.component_count());
