@@ -1,7 +1,7 @@
 //! In-process hot paths of the daemon, without a broker:
 //!
 //! - `route/*`: the fan-out of one message through
-//!   `villas_controller::routing::RoutingTable` with 10,000 components
+//!   `villas_actors::routing::RoutingTable` with 10,000 components
 //!   (half `simulator/dummy`, half `simulator/generic`, all in one realm),
 //!   addressed by uuid (one IC), by type (half), by category and by realm
 //!   (all), by `uuid: ""` (everyone), and by realm + type together (the
@@ -9,6 +9,14 @@
 //!   the closure only counts deliveries, so this is the index alone.
 //! - `parse_body/*`: `villas_sdk::protocol::parse_body` on a typical `ping`
 //!   and `start` body (what the consumer does once per message).
+//! - `intake/*`: `villas_actors::ports::Intake::accept`, what every
+//!   transport calls per message (size limit, `parse_body`, metrics, the
+//!   delivery span, fan-out through `Dispatch`), over the same 10,000
+//!   components, the `Dispatch` counting deliveries instead of sending to
+//!   mailboxes: a ping and a start to one uuid, a ping to everyone, a
+//!   malformed body; and the ping to one uuid again with a `fmt`
+//!   subscriber at level info writing to nowhere, so the delivery span is
+//!   created and formatted as in the daemon.
 //! - `status_json/*`: `Driver::status_json` of a dummy simulator (what every
 //!   ping answer costs), and of a generic manager that lists 10,000
 //!   managed uuids (at the top level and in `status`), for comparison.
@@ -22,7 +30,8 @@ use serde_json::{json, Value};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
-use villas_controller::routing::RoutingTable;
+use villas_actors::ports::{Dispatch, Inbound, Intake, Intook};
+use villas_actors::routing::RoutingTable;
 use villas_sdk::protocol::{parse_body, Body, HostInfo};
 use villas_sdk::{ComponentSpec, Driver, Headers, Identity, Kind, Schemas, State, StatusExtra};
 
@@ -131,6 +140,80 @@ fn bench_parse_body(c: &mut Criterion) {
     group.finish();
 }
 
+/// The routing table as the intake's `Dispatch`, counting deliveries
+/// where the daemon's Directory sends them to mailboxes.
+struct Counting(RoutingTable<u32>);
+
+impl Dispatch for Counting {
+    fn dispatch(&self, headers: &Headers, message: &Arc<Inbound>) -> usize {
+        self.0.route(headers, |route| {
+            black_box((route.target, message));
+        })
+    }
+}
+
+fn bench_intake(c: &mut Criterion) {
+    let metrics = villas_metrics::Metrics::new(&villas_metrics::BuildInfo {
+        version: "bench".into(),
+        profile: "release",
+    })
+    .unwrap();
+    let intake = Intake::new(
+        Arc::new(Counting(table())),
+        1 << 20,
+        metrics.daemon().clone(),
+    );
+    let one = uuid_of(4242);
+    let ping = br#"{"action": "ping", "when": 1700000000.123}"#.to_vec();
+    let start = serde_json::to_vec(&json!({
+        "action": "start",
+        "when": 1700000000.123,
+        "parameters": {"runtime": 3.5, "timestep": 0.001, "name": "grid-a"},
+        "model": {"url": "https://files.example.invalid/models/grid-a.zip", "token": "abc123"},
+        "results": {"url": "https://files.example.invalid/results/42", "type": "url"}
+    }))
+    .unwrap();
+    let cases: Vec<(&str, Headers, &[u8], usize)> = vec![
+        ("ping_one", headers(&[("uuid", &one)]), &ping, 1),
+        ("start_one", headers(&[("uuid", &one)]), &start, 1),
+        ("ping_everyone", headers(&[("uuid", "")]), &ping, COMPONENTS),
+        (
+            "malformed_one",
+            headers(&[("uuid", &one)]),
+            b"{\"action\": ",
+            1,
+        ),
+    ];
+    let mut group = c.benchmark_group("intake");
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (name, headers, body, expected) in &cases {
+        assert_eq!(
+            intake.accept(headers, body),
+            Intook::Dispatched(*expected),
+            "{name}"
+        );
+        group.throughput(Throughput::Elements((*expected).max(1) as u64));
+        group.bench_function(*name, |b| {
+            b.iter(|| intake.accept(black_box(headers), black_box(body)))
+        });
+    }
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let (_, headers, body, _) = &cases[0];
+        group.throughput(Throughput::Elements(1));
+        group.bench_function("ping_one_logged", |b| {
+            b.iter(|| intake.accept(black_box(headers), black_box(body)))
+        });
+    });
+    group.finish();
+}
+
 fn kind(category: &str, type_name: &str) -> Arc<dyn Kind> {
     villas_controller::builtin_kinds()
         .into_iter()
@@ -208,5 +291,11 @@ fn bench_status(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_route, bench_parse_body, bench_status);
+criterion_group!(
+    benches,
+    bench_route,
+    bench_parse_body,
+    bench_intake,
+    bench_status
+);
 criterion_main!(benches);

@@ -10,35 +10,35 @@ use std::path::PathBuf;
 /// simulation labs over the VILLAScontroller protocol.
 #[derive(Debug, Parser)]
 #[command(name = "villas-controller", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// AMQP broker URI (overrides broker.url); without one the daemon runs
     /// on its in-process bus.
     #[arg(short = 'b', long = "broker", global = true)]
-    pub broker: Option<String>,
+    pub(crate) broker: Option<String>,
 
     /// Configuration file (TOML, YAML or JSON); default: searched in the
     /// XDG config dirs, ./, ./etc and /etc/villas/controller. Given before
     /// the subcommand, as the reference's `villas-controller -c FILE
     /// daemon` (after `monitor`/`simulator`, `-c` is the category filter).
     #[arg(short = 'c', long = "config")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// Log level or filter (RUST_LOG takes precedence).
     #[arg(short = 'd', long = "debug", default_value = "info", global = true)]
-    pub level: String,
+    pub(crate) level: String,
 
     /// Log line format.
     #[arg(long, value_enum, default_value = "text", global = true)]
-    pub log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
 
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the controller daemon.
     Daemon(ConfigArg),
     /// Validate the configuration and exit (78 if it is invalid).
@@ -51,15 +51,15 @@ pub enum Command {
 /// `-c FILE` after `daemon`/`check-config` too (as before the client
 /// commands took `-c` for the category).
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct ConfigArg {
+pub(crate) struct ConfigArg {
     /// Configuration file (overrides one given before the subcommand).
     #[arg(short = 'c', long = "config")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 }
 
 impl Cli {
     /// The configuration file given on the command line, if any.
-    pub fn config_file(&self) -> Option<&std::path::Path> {
+    pub(crate) fn config_file(&self) -> Option<&std::path::Path> {
         match &self.command {
             Command::Daemon(arg) | Command::CheckConfig(arg) => arg.config.as_deref(),
             Command::Client(_) => None,

@@ -4,13 +4,15 @@
 //! loads the broker section of the configuration only). A lab
 //! that adds its own kinds calls [`main_with_kinds`] from its own `main`.
 
+use crate::bus::BusSettings;
 use crate::cli::{Cli, Command};
-use crate::kinds::KindRegistry;
-use crate::settings::{self, redact_url, EXIT_CONFIG};
+use crate::exit::Exit;
+use crate::settings::{self, redact_url};
 use crate::{daemon, telemetry};
 use clap::Parser;
 use std::process::ExitCode;
 use std::sync::Arc;
+use villas_actors::kinds::KindRegistry;
 use villas_sdk::Kind;
 
 /// Runs the `villas-controller` command line with `kinds` (the built-in
@@ -28,7 +30,7 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
     let invalid_configuration = |error: settings::SettingsError| {
         tracing::error!(%error, "invalid configuration");
         eprintln!("villas-controller: invalid configuration: {error}");
-        ExitCode::from(EXIT_CONFIG as u8)
+        ExitCode::from(Exit::Config)
     };
     let run_daemon = match cli.command {
         // A client reads the broker section only: the daemon's sections
@@ -47,7 +49,7 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
         Ok(kinds) => kinds,
         Err(error) => {
             tracing::error!(%error, "a built-in kind has an invalid schema");
-            return ExitCode::FAILURE;
+            return ExitCode::from(Exit::Failure);
         }
     };
     let settings = match settings::load(file.as_deref(), cli.broker.as_deref(), &kinds) {
@@ -55,28 +57,28 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
         Err(error) => return invalid_configuration(error),
     };
     if !run_daemon {
+        let bus = match &settings.bus {
+            BusSettings::Local => "in-process".to_owned(),
+            BusSettings::Amqp(amqp) => redact_url(&amqp.url),
+        };
         println!(
-            "configuration OK: {} (uuid {}, broker {}, {} manager(s), {} component(s))",
+            "configuration OK: {} (uuid {}, broker {bus}, {} manager(s), {} component(s))",
             file.as_deref()
                 .map_or_else(|| "<defaults>".into(), |f| f.display().to_string()),
             settings.uuid,
-            settings
-                .broker
-                .as_ref()
-                .map_or_else(|| "in-process".into(), |b| redact_url(&b.url)),
-            settings.manager_count(),
-            settings.component_count(),
+            settings.placement.manager_count(),
+            settings.placement.component_count(),
         );
-        return ExitCode::SUCCESS;
+        return ExitCode::from(Exit::Success);
     }
     let system = actix::System::new();
     let result = system.block_on(daemon::run(settings, kinds, shutdown_signal()));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(Exit::Success),
         Err(error) => {
-            let code = error.exit_code();
+            let exit = error.exit();
             tracing::error!(error = %anyhow::Error::from(error), "daemon failed");
-            ExitCode::from(code)
+            ExitCode::from(exit)
         }
     }
 }
@@ -101,6 +103,6 @@ async fn shutdown_signal() {
             _ = int.recv() => {},
         }
         eprintln!("villas-controller: second signal: exiting now");
-        std::process::exit(130);
+        Exit::Interrupted.now();
     });
 }

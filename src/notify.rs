@@ -1,114 +1,43 @@
-//! systemd's readiness protocol (`sd_notify`), for `Type=notify` units: a
-//! datagram such as `READY=1` sent to the unix socket named by
-//! `$NOTIFY_SOCKET` (a path, or `@name` in the abstract namespace). Without
-//! the variable (not started by systemd) every call is a no-op. The daemon
-//! sends `READY=1` once the bus topology is declared and the HTTP port is
-//! bound, and `STOPPING=1` when the ordered stop begins.
+//! systemd's readiness protocol (`sd_notify`), for `Type=notify` units,
+//! through the `sd-notify` crate: datagrams such as `READY=1` to the unix
+//! socket `$NOTIFY_SOCKET` names (a path; the crate does not speak to an
+//! abstract `@name` socket). Without the variable (not started by systemd)
+//! every call is a no-op. The daemon sends `READY=1` once the transport has
+//! its link and the HTTP port is bound, and `STOPPING=1` when the ordered
+//! stop begins.
 
-use std::os::unix::net::UnixDatagram;
+use sd_notify::NotifyState;
 
-/// Sends `state` (newline-separated `KEY=VALUE` assignments) to systemd.
-/// Returns whether it was sent; failures are logged, never fatal.
-pub fn notify(state: &str) -> bool {
-    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
-        return false;
-    };
-    let socket = socket.to_string_lossy().into_owned();
-    match send(&socket, state) {
-        Ok(()) => {
-            tracing::debug!(%state, "told the service manager");
-            true
-        }
-        Err(error) => {
-            tracing::warn!(%error, %socket, "cannot notify the service manager");
-            false
-        }
+/// Sends `states` to systemd in one datagram; failures are logged, never
+/// fatal.
+fn notify(states: &[NotifyState]) {
+    match sd_notify::notify(states) {
+        Ok(()) => tracing::debug!(?states, "told the service manager"),
+        Err(error) => tracing::warn!(%error, "cannot notify the service manager"),
     }
 }
 
-fn send(socket: &str, state: &str) -> std::io::Result<()> {
-    let sender = UnixDatagram::unbound()?;
-    match socket.strip_prefix('@') {
-        Some(name) => send_abstract(&sender, name, state),
-        None => sender.send_to(state.as_bytes(), socket).map(|_| ()),
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn send_abstract(sender: &UnixDatagram, name: &str, state: &str) -> std::io::Result<()> {
-    use std::os::linux::net::SocketAddrExt;
-    let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
-    sender.send_to_addr(state.as_bytes(), &address).map(|_| ())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn send_abstract(_: &UnixDatagram, _: &str, _: &str) -> std::io::Result<()> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "abstract unix sockets exist only on Linux",
-    ))
-}
-
-/// Tells systemd the daemon is ready, with a status line.
-pub fn ready(status: &str) -> bool {
-    notify(&format!("READY=1\nSTATUS={status}"))
-}
-
-/// Sends `READY=1` once `linked` holds a channel (the AMQP bus declared
-/// its exchange, queue and binding), at once without a bus. Runs on the
-/// current actix arbiter; gives up silently if the bus goes away first.
-pub fn ready_when_linked<T: 'static>(linked: Option<tokio::sync::watch::Receiver<Option<T>>>) {
+/// Sends `READY=1` once `linked` is true (the transport has its link: the
+/// AMQP bus declared its exchange, queue and binding; the in-process bus
+/// at once), and until then `STATUS=connecting to the broker`. Runs on the
+/// current actix arbiter; gives up silently if the transport goes away
+/// first.
+pub(crate) fn ready_when_linked(mut linked: tokio::sync::watch::Receiver<bool>) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return;
     }
     actix::spawn(async move {
-        if let Some(mut linked) = linked {
-            if linked.borrow().is_none() {
-                status("connecting to the broker");
-            }
-            if linked.wait_for(Option::is_some).await.is_err() {
+        if !*linked.borrow_and_update() {
+            notify(&[NotifyState::Status("connecting to the broker")]);
+            if linked.wait_for(|linked| *linked).await.is_err() {
                 return;
             }
         }
-        ready("running");
+        notify(&[NotifyState::Ready, NotifyState::Status("running")]);
     });
 }
 
 /// Tells systemd the daemon is stopping.
-pub fn stopping() -> bool {
-    notify("STOPPING=1\nSTATUS=stopping")
-}
-
-/// Updates the status line `systemctl status` shows.
-pub fn status(status: &str) -> bool {
-    notify(&format!("STATUS={status}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn datagrams_reach_a_path_socket() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("notify.sock");
-        let receiver = UnixDatagram::bind(&path).unwrap();
-        send(path.to_str().unwrap(), "READY=1").unwrap();
-        let mut buffer = [0u8; 64];
-        let n = receiver.recv(&mut buffer).unwrap();
-        assert_eq!(&buffer[..n], b"READY=1");
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn datagrams_reach_an_abstract_socket() {
-        use std::os::linux::net::SocketAddrExt;
-        let name = format!("villas-notify-test-{}", std::process::id());
-        let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
-        let receiver = UnixDatagram::bind_addr(&address).unwrap();
-        send(&format!("@{name}"), "STOPPING=1").unwrap();
-        let mut buffer = [0u8; 64];
-        let n = receiver.recv(&mut buffer).unwrap();
-        assert_eq!(&buffer[..n], b"STOPPING=1");
-    }
+pub(crate) fn stopping() {
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }

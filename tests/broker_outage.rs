@@ -555,7 +555,7 @@ async fn a_cut_amid_a_burst_neither_loses_nor_repeats_actions() {
     // The whole burst is in the daemon's queue or mailboxes when its
     // connection is cut a third of the way through the creates: nothing
     // may be lost or run twice (whether a redelivery happens depends on
-    // timing; the filter itself is unit-tested in `bus::redelivery`).
+    // timing; the filter itself is unit-tested in `bus::amqp::redelivery`).
     lab.observer.act_burst(&manager, &creates).await;
     lab.observer
         .wait_for("the manager listing 50 components", |m| {

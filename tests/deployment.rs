@@ -38,12 +38,12 @@ impl NotifySocket {
         }
     }
 
-    /// The next datagram (bounded wait).
+    /// The next datagram (bounded wait), without its trailing newline.
     fn recv(&self) -> String {
         self.socket.set_read_timeout(Some(DEADLINE)).unwrap();
         let mut buffer = [0u8; 4096];
         let n = self.socket.recv(&mut buffer).expect("a notification");
-        String::from_utf8_lossy(&buffer[..n]).into_owned()
+        String::from_utf8_lossy(&buffer[..n]).trim_end().to_owned()
     }
 
     /// A datagram already queued, if any (never waits).

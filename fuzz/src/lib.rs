@@ -15,9 +15,9 @@
 use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString};
 use serde_json::Map;
 use std::sync::{Arc, OnceLock};
-use villas_controller::kinds::KindRegistry;
+use villas_actors::kinds::KindRegistry;
 use villas_controller::settings::{self, Format};
-use villas_controller::store::{parse_definition, Definition};
+use villas_actors::store::{parse_definition, Definition};
 use villas_sdk::protocol::{parse_body, Body, StatusView};
 use villas_sdk::testing::{Harness, Published};
 use villas_sdk::{Action, ComponentSpec, Driver, Headers, Identity};
@@ -151,7 +151,7 @@ pub fn message(data: &[u8]) {
         kind: "generic".into(),
         uuid: "00000000-0000-4000-8000-000000000002".into(),
     };
-    let mut table = villas_controller::routing::RoutingTable::new();
+    let mut table = villas_actors::routing::RoutingTable::new();
     table.insert(sim.clone(), 1).expect("fresh table");
     table.insert(manager.clone(), 2).expect("fresh table");
     let mut reached = Vec::new();
@@ -203,11 +203,10 @@ pub fn settings(data: &[u8]) {
         _ => Format::Json,
     };
     let text = String::from_utf8_lossy(text);
-    if let Ok(settings) = settings::from_text(&text, format, kinds()) {
+    if let Ok(checked) = settings::check_text(&text, format, kinds()) {
         // What was accepted is usable: every component has a valid uuid.
-        let specs = settings.components.iter().map(|c| &c.spec);
-        for spec in specs.chain([&settings.root]) {
-            let uuid = spec.uuid();
+        for configured in checked.placement.all() {
+            let uuid = configured.spec.uuid();
             assert_eq!(villas_sdk::spec::canonical_uuid(uuid), uuid);
         }
     }
@@ -254,12 +253,12 @@ pub fn settings_signature(data: &[u8]) -> u64 {
         _ => Format::Json,
     };
     let text = String::from_utf8_lossy(text);
-    let class = match settings::from_text(&text, format, kinds()) {
+    let class = match settings::check_text(&text, format, kinds()) {
         Ok(s) => format!(
             "ok {} {} {}",
-            s.component_count(),
-            s.manager_count(),
-            s.broker.is_some()
+            s.placement.component_count(),
+            s.placement.manager_count(),
+            s.broker
         ),
         Err(settings::SettingsError::Invalid { key, message, .. }) => {
             let key: String = key

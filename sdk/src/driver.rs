@@ -120,6 +120,13 @@ impl Driver {
         })
     }
 
+    /// Checks that `kind` accepts the definition `spec` by building an
+    /// instance (under the same panic guard as every build) and dropping
+    /// it: what a configuration check does before anything runs.
+    pub fn check(kind: &dyn Kind, spec: &ComponentSpec) -> Result<(), ErrorInfo> {
+        build_guarded(kind, spec).map(drop)
+    }
+
     /// An instance of `kind` built from raw properties, with its schemas
     /// compiled for it alone and no manager: what a lab's unit tests of its
     /// own kind need (the daemon shares compiled schemas between instances).

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 
 /// The secret; never printed (its `Debug` is redacted).
 #[derive(Clone)]
-pub struct BearerToken(Arc<str>);
+pub(crate) struct BearerToken(Arc<str>);
 
 impl std::fmt::Debug for BearerToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,34 +28,34 @@ impl std::fmt::Debug for BearerToken {
 impl BearerToken {
     /// Whether `given` is the token, in time independent of where they
     /// differ.
-    pub fn matches(&self, given: &str) -> bool {
+    pub(crate) fn matches(&self, given: &str) -> bool {
         self.0.as_bytes().ct_eq(given.as_bytes()).into()
     }
 }
 
 /// Who may call the API without the token.
 #[derive(Debug, Clone)]
-pub struct ApiAuth {
+pub(crate) struct ApiAuth {
     /// The token every other request must carry.
-    pub token: BearerToken,
+    pub(crate) token: BearerToken,
     /// `GET /api/v1/health` answers without it.
-    pub open_health: bool,
+    pub(crate) open_health: bool,
     /// `GET /metrics` answers without it.
-    pub open_metrics: bool,
+    pub(crate) open_metrics: bool,
 }
 
 /// A token that cannot be loaded: the settings key and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenError {
+pub(crate) struct TokenError {
     /// `api.token_file` or `api.token_env`.
-    pub key: &'static str,
+    pub(crate) key: &'static str,
     /// What is wrong.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// Loads the token from `file` (surrounding whitespace trimmed) or from
 /// the environment variable named `env`; `None` when neither is set.
-pub fn load_token(
+pub(crate) fn load_token(
     file: Option<&Path>,
     env: Option<&str>,
 ) -> Result<Option<BearerToken>, TokenError> {
@@ -93,15 +93,15 @@ pub fn load_token(
 }
 
 /// The health path (open unless `api.open_health` is false).
-pub const HEALTH_PATH: &str = "/api/v1/health";
+pub(crate) const HEALTH_PATH: &str = "/api/v1/health";
 /// The metrics path (open if `api.open_metrics` is true).
-pub const METRICS_PATH: &str = "/metrics";
+pub(crate) const METRICS_PATH: &str = "/metrics";
 /// The OpenAPI document's path (always open).
-pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+pub(crate) const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
 /// Middleware: lets a request through if no token is configured, its path
 /// is open, or it carries `Authorization: Bearer <token>`; else 401.
-pub async fn require_token(
+pub(crate) async fn require_token(
     auth: web::Data<Option<ApiAuth>>,
     request: ServiceRequest,
     next: Next<impl MessageBody>,

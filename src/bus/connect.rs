@@ -27,7 +27,7 @@ pub struct TlsFiles {
 
 /// A TLS file that cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     /// The file cannot be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
@@ -58,7 +58,7 @@ pub enum TlsError {
 
 impl TlsError {
     /// The settings key the error is about (`broker.tls.ca_file`, ...).
-    pub fn key(&self) -> &'static str {
+    pub(crate) fn key(&self) -> &'static str {
         match self {
             TlsError::Read { key, .. }
             | TlsError::Invalid { key, .. }
@@ -77,7 +77,7 @@ impl TlsFiles {
     /// Reads and checks the files into lapin's TLS configuration: the CA
     /// file must hold at least one certificate, the certificate file at
     /// least one, and the key file a private key.
-    pub fn load(&self) -> Result<OwnedTLSConfig, TlsError> {
+    pub(crate) fn load(&self) -> Result<OwnedTLSConfig, TlsError> {
         let cert_chain = match &self.ca_file {
             Some(path) => {
                 let pem = read(path, "broker.tls.ca_file")?;
@@ -120,7 +120,7 @@ impl TlsFiles {
 
 /// The settings' check of `broker.tls` for `url`: the files must be usable
 /// and the URL must be `amqps://`. Errors are (settings key, message).
-pub fn checked(
+pub(crate) fn checked(
     files: Option<TlsFiles>,
     url: &str,
 ) -> Result<Option<TlsFiles>, (&'static str, String)> {
@@ -166,7 +166,11 @@ fn certificates(pem: &[u8], path: &Path, key: &'static str) -> Result<usize, Tls
 /// Connects to `url` (`amqp://` or `amqps://`) with `tls` applied to an
 /// `amqps://` URL, naming the connection `name` in the broker's management
 /// view. A TLS file that cannot be used is an I/O error of the attempt.
-pub async fn connect(url: &str, tls: Option<&TlsFiles>, name: &str) -> lapin::Result<Connection> {
+pub(crate) async fn connect(
+    url: &str,
+    tls: Option<&TlsFiles>,
+    name: &str,
+) -> lapin::Result<Connection> {
     let tls = match tls {
         Some(files) => files.load().map_err(std::io::Error::from)?,
         None => OwnedTLSConfig::default(),

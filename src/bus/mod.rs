@@ -1,69 +1,58 @@
-//! The message bus seen from the daemon: what components publish
-//! ([`Outgoing`]), the handle they publish through ([`Publisher`]), and the
-//! two transports: AMQP ([`amqp`], with its publish loop [`publish`], the
-//! outage store [`pending`] and the redelivery filter [`redelivery`]) and
-//! the in-process bus ([`local`]) used when no broker is configured.
+//! The transports: the AMQP bus ([`amqp`], with its publish loop, the
+//! outage store and the redelivery filter) and the in-process bus
+//! (`local`) used when no broker is configured. Both implement `villas_actors::ports::Transport`; neither knows
+//! the component tree, only the ports.
 
 pub mod amqp;
-pub mod connect;
-pub mod local;
-pub mod pending;
-pub mod publish;
-pub mod redelivery;
-
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
-use villas_sdk::Headers;
+pub(crate) mod connect;
+pub(crate) mod local;
 
 /// The AMQP `type` property our status messages carry, so that the
 /// consumer drops its own status traffic without parsing it.
-pub const STATUS_MESSAGE_TYPE: &str = "villas.status";
+pub(crate) const STATUS_MESSAGE_TYPE: &str = "villas.status";
 
-/// Something for the bus to send.
-#[derive(Debug)]
-pub enum Outgoing {
-    /// A status message, published with the component's four headers.
-    Status {
-        /// The publishing component's headers.
-        headers: Arc<Headers>,
-        /// The JSON body.
-        body: Vec<u8>,
-    },
-    /// Answered once everything queued before it was handed to the broker.
-    Flush(oneshot::Sender<()>),
-}
+use std::sync::Arc;
+use villas_actors::ports::Transport;
+use villas_metrics::DaemonMetrics;
 
-/// The handle components publish through: cheap to clone, never blocks,
-/// keeps order per sender.
+/// Which transport the daemon uses: one variant per transport.
 #[derive(Debug, Clone)]
-pub struct Publisher {
-    /// The queue the transport drains.
-    tx: mpsc::UnboundedSender<Outgoing>,
+pub(crate) enum BusSettings {
+    /// No broker configured: the in-process bus.
+    Local,
+    /// The AMQP bus.
+    Amqp(amqp::AmqpSettings),
 }
 
-/// The transport's end of a [`Publisher`].
-pub type Outbox = mpsc::UnboundedReceiver<Outgoing>;
-
-impl Publisher {
-    /// A publisher and the outbox its transport drains.
-    pub fn channel() -> (Publisher, Outbox) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (Publisher { tx }, rx)
-    }
-
-    /// Queues a status message. Dropped silently once the transport is gone
-    /// (the daemon is stopping).
-    pub fn publish(&self, headers: Arc<Headers>, body: Vec<u8>) {
-        let _ = self.tx.send(Outgoing::Status { headers, body });
-    }
-
-    /// Waits until everything queued so far was handed to the transport.
-    /// Returns `false` if the transport is gone.
-    pub async fn flush(&self) -> bool {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Outgoing::Flush(done)).is_err() {
-            return false;
+impl BusSettings {
+    /// The transport's name, as the HTTP API reports it.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            BusSettings::Local => "local",
+            BusSettings::Amqp(_) => "amqp",
         }
-        wait.await.is_ok()
+    }
+
+    /// The largest message body the transport hands the components.
+    pub(crate) fn max_body_bytes(&self) -> usize {
+        match self {
+            // Actions come through the HTTP API, which bounds its bodies.
+            BusSettings::Local => usize::MAX,
+            BusSettings::Amqp(amqp) => amqp.max_body_bytes,
+        }
+    }
+
+    /// The transport these settings select, reporting to `metrics`.
+    pub(crate) fn transport(&self, metrics: Arc<DaemonMetrics>) -> Box<dyn Transport> {
+        match self {
+            BusSettings::Local => {
+                tracing::info!("no broker configured: using the in-process bus; the HTTP API is the control surface");
+                Box::new(local::Local::new(metrics))
+            }
+            BusSettings::Amqp(amqp) => {
+                tracing::info!(url = %amqp::settings::redact_url(&amqp.url), exchange = %amqp.exchange, "using the AMQP bus");
+                Box::new(amqp::Amqp::new(amqp.clone(), metrics))
+            }
+        }
     }
 }

@@ -122,14 +122,16 @@ pub enum ClientError {
 impl ClientError {
     /// The process exit code.
     pub fn exit_code(&self) -> u8 {
+        use crate::exit::Exit;
         match self {
-            ClientError::Failed(_) => 1,
-            ClientError::Usage(_) => 64,
-            ClientError::BadInput(_) => 65,
-            ClientError::Broker(_) => 69,
-            ClientError::Timeout { .. } => 124,
-            ClientError::StdoutClosed => 0,
+            ClientError::Failed(_) => Exit::Failure,
+            ClientError::Usage(_) => Exit::Usage,
+            ClientError::BadInput(_) => Exit::BadInput,
+            ClientError::Broker(_) => Exit::Unavailable,
+            ClientError::Timeout { .. } => Exit::TimedOut,
+            ClientError::StdoutClosed => Exit::Success,
         }
+        .code()
     }
 }
 

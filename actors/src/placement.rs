@@ -6,23 +6,31 @@
 //! is that root (its properties are used for it); no other entry may carry
 //! the daemon's uuid.
 //!
-//! The rule is applied once, when the settings are validated
-//! ([`arrange`]); at run time each manager takes the configured components
-//! placed under it as its actor starts ([`PendingComponents`]), so that
-//! configured managers under the root get theirs in turn.
+//! This module owns the `components` section of the settings: each entry
+//! is checked once, when the settings are validated
+//! ([`Placement::from_config`]: a definition its kind accepts, a valid
+//! supervision, a manager that exists), and placed ([`arrange`]); at run
+//! time each manager takes the configured components placed under it as
+//! its actor starts ([`PendingComponents`]), so that configured managers
+//! under the root get theirs in turn.
 
+use crate::ic::policy::SupervisionSpec;
+use crate::invalid::InvalidSetting;
+use crate::kinds::KindRegistry;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
-use villas_sdk::ComponentSpec;
+use std::collections::{HashMap, HashSet};
+use villas_sdk::{ComponentSpec, Driver};
 
-/// A component from the configuration file, placed.
+/// A component from the configuration file, checked and placed.
 #[derive(Debug, Clone)]
 pub struct ConfiguredComponent {
     /// Its definition.
     pub spec: ComponentSpec,
+    /// Its supervision settings, parsed once here.
+    pub supervision: SupervisionSpec,
     /// The uuid of the manager it goes under: its `manager` property, else
-    /// the root manager (the daemon's uuid).
+    /// the root manager (the daemon's uuid; the root's is itself).
     pub manager: String,
 }
 
@@ -33,17 +41,112 @@ pub struct Entry {
     pub index: usize,
     /// Its definition.
     pub spec: ComponentSpec,
+    /// Its supervision settings.
+    pub supervision: SupervisionSpec,
     /// Its `manager` property (a canonical uuid), if it has one.
     pub manager: Option<String>,
 }
 
 /// The configured tree: the root manager and everything below it.
 #[derive(Debug, Clone)]
-pub struct Arranged {
-    /// The root generic manager (uuid: the daemon's).
-    pub root: ComponentSpec,
+pub struct Placement {
+    /// The root generic manager (uuid: the daemon's; its manager: itself).
+    pub root: ConfiguredComponent,
     /// Every other configured component, in configuration order.
     pub components: Vec<ConfiguredComponent>,
+}
+
+impl Placement {
+    /// Checks the `components` entries of the configuration (disabled ones
+    /// are skipped) against `kinds` and places them under the root manager
+    /// `daemon_uuid`.
+    pub fn from_config(
+        daemon_uuid: &str,
+        entries: Vec<Map<String, Value>>,
+        kinds: &KindRegistry,
+    ) -> Result<Placement, InvalidSetting> {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut checked = Vec::new();
+        for (index, properties) in entries.into_iter().enumerate() {
+            if properties.get("enabled").and_then(Value::as_bool) == Some(false) {
+                continue;
+            }
+            let entry = check_entry(index, properties, kinds)?;
+            if !seen.insert(entry.spec.uuid().to_owned()) {
+                return Err(InvalidSetting::new(
+                    format!("components[{index}].uuid"),
+                    format!("duplicate uuid {}", entry.spec.uuid()),
+                ));
+            }
+            checked.push(entry);
+        }
+        arrange(daemon_uuid, checked).map_err(|e| InvalidSetting::new(e.key(), e.to_string()))
+    }
+
+    /// The daemon's uuid (the root manager's).
+    pub fn daemon_uuid(&self) -> &str {
+        self.root.spec.uuid()
+    }
+
+    /// Every configured component, the root first.
+    pub fn all(&self) -> impl Iterator<Item = &ConfiguredComponent> {
+        std::iter::once(&self.root).chain(&self.components)
+    }
+
+    /// The managers the daemon runs at start-up: the root and the
+    /// configured ones below it.
+    pub fn manager_count(&self) -> usize {
+        self.all()
+            .filter(|c| c.spec.identity.category == "manager")
+            .count()
+    }
+
+    /// The configured components that are not managers.
+    pub fn component_count(&self) -> usize {
+        self.all()
+            .filter(|c| c.spec.identity.category != "manager")
+            .count()
+    }
+}
+
+/// Checks one entry: its `manager` property, its definition, its kind
+/// (which must accept it), its supervision settings.
+fn check_entry(
+    index: usize,
+    properties: Map<String, Value>,
+    kinds: &KindRegistry,
+) -> Result<Entry, InvalidSetting> {
+    let key = |field: &str| format!("components[{index}]{field}");
+    let manager = match properties.get("manager") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(m)) => Some(
+            uuid::Uuid::parse_str(m)
+                .map_err(|_| InvalidSetting::new(key(".manager"), format!("not a uuid: {m:?}")))?
+                .hyphenated()
+                .to_string(),
+        ),
+        Some(_) => {
+            return Err(InvalidSetting::new(
+                key(".manager"),
+                "must be the uuid of a configured manager",
+            ))
+        }
+    };
+    let spec = ComponentSpec::from_properties(properties)
+        .map_err(|e| InvalidSetting::new(key(""), e.to_string()))?;
+    let registered = kinds
+        .get(&spec.identity.category, &spec.identity.kind)
+        .map_err(|e| InvalidSetting::new(key(".type"), e.message))?;
+    let supervision = SupervisionSpec::from_properties(&spec.properties)
+        .map_err(|e| InvalidSetting::new(key(""), e.message))?;
+    Driver::check(registered.kind.as_ref(), &spec)
+        .map_err(|e| InvalidSetting::new(key(""), e.message))?;
+    Ok(Entry {
+        index,
+        spec,
+        supervision,
+        manager,
+    })
 }
 
 /// Why the configured components cannot be placed.
@@ -120,7 +223,7 @@ impl PlacementError {
 
 /// Places the configured `entries` (uuids unique) under the root manager
 /// `daemon_uuid`: the one place where the rule is applied.
-pub fn arrange(daemon_uuid: &str, entries: Vec<Entry>) -> Result<Arranged, PlacementError> {
+pub fn arrange(daemon_uuid: &str, entries: Vec<Entry>) -> Result<Placement, PlacementError> {
     let mut root = None;
     let mut rest = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -144,11 +247,14 @@ pub fn arrange(daemon_uuid: &str, entries: Vec<Entry>) -> Result<Arranged, Place
                 manager,
             });
         }
-        root = Some(entry.spec);
+        root = Some((entry.spec, entry.supervision));
     }
-    let root = match root {
-        Some(spec) => spec,
-        None => default_root(daemon_uuid).map_err(PlacementError::Root)?,
+    let (root, supervision) = match root {
+        Some(root) => root,
+        None => (
+            default_root(daemon_uuid).map_err(PlacementError::Root)?,
+            SupervisionSpec::default(),
+        ),
     };
 
     let category: HashMap<&str, &str> = rest
@@ -206,9 +312,17 @@ pub fn arrange(daemon_uuid: &str, entries: Vec<Entry>) -> Result<Arranged, Place
         .map(|entry| ConfiguredComponent {
             manager: entry.manager.unwrap_or_else(|| daemon_uuid.to_owned()),
             spec: entry.spec,
+            supervision: entry.supervision,
         })
         .collect();
-    Ok(Arranged { root, components })
+    Ok(Placement {
+        root: ConfiguredComponent {
+            spec: root,
+            supervision,
+            manager: daemon_uuid.to_owned(),
+        },
+        components,
+    })
 }
 
 /// The root manager when the configuration has no entry for it, as the
@@ -229,23 +343,23 @@ fn default_root(uuid: &str) -> Result<ComponentSpec, villas_sdk::SpecError> {
 /// definitions are moved, not copied: at 10,000 components a copy costs
 /// megabytes for the daemon's lifetime.
 #[derive(Debug, Default)]
-pub struct PendingComponents(Mutex<HashMap<String, Vec<ComponentSpec>>>);
+pub struct PendingComponents(Mutex<HashMap<String, Vec<ConfiguredComponent>>>);
 
 impl PendingComponents {
     /// Groups `components` by manager, keeping their order.
     pub fn new(components: Vec<ConfiguredComponent>) -> Self {
-        let mut by_manager: HashMap<String, Vec<ComponentSpec>> = HashMap::new();
+        let mut by_manager: HashMap<String, Vec<ConfiguredComponent>> = HashMap::new();
         for component in components {
             by_manager
-                .entry(component.manager)
+                .entry(component.manager.clone())
                 .or_default()
-                .push(component.spec);
+                .push(component);
         }
         PendingComponents(Mutex::new(by_manager))
     }
 
     /// The configured components to create under `manager` (once).
-    pub fn take(&self, manager: &str) -> Vec<ComponentSpec> {
+    pub fn take(&self, manager: &str) -> Vec<ConfiguredComponent> {
         self.0.lock().remove(manager).unwrap_or_default()
     }
 }
@@ -266,11 +380,12 @@ mod tests {
         Entry {
             index,
             spec: ComponentSpec::from_properties(properties.as_object().cloned().unwrap()).unwrap(),
+            supervision: SupervisionSpec::default(),
             manager: manager.map(str::to_owned),
         }
     }
 
-    fn placed(arranged: &Arranged) -> Vec<(String, String)> {
+    fn placed(arranged: &Placement) -> Vec<(String, String)> {
         arranged
             .components
             .iter()
@@ -293,8 +408,9 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(arranged.root.uuid(), ROOT);
-        assert_eq!(arranged.root.name, "Generic Manager");
+        assert_eq!(arranged.daemon_uuid(), ROOT);
+        assert_eq!(arranged.root.manager, ROOT);
+        assert_eq!(arranged.root.spec.name, "Generic Manager");
         assert_eq!(
             placed(&arranged),
             vec![
@@ -318,7 +434,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(arranged.root.name, "x");
+        assert_eq!(arranged.root.spec.name, "x");
         assert_eq!(placed(&arranged), vec![(u(11), ROOT.to_owned())]);
     }
 
@@ -379,8 +495,8 @@ mod tests {
         )
         .unwrap();
         let pending = PendingComponents::new(arranged.components);
-        let uuids = |specs: Vec<ComponentSpec>| -> Vec<String> {
-            specs.iter().map(|s| s.uuid().to_owned()).collect()
+        let uuids = |placed: Vec<ConfiguredComponent>| -> Vec<String> {
+            placed.iter().map(|c| c.spec.uuid().to_owned()).collect()
         };
         assert_eq!(uuids(pending.take(ROOT)), vec![u(11), u(10), u(12)]);
         assert!(pending.take(ROOT).is_empty());

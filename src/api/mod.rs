@@ -2,45 +2,101 @@
 //! components and the controller's status, health, one component's status,
 //! and running an action on a component; plus Prometheus metrics at
 //! `/metrics` and its OpenAPI document at `/api/v1/openapi.json`, behind
-//! optional bearer-token auth ([`auth`]). It talks to component actors
+//! optional bearer-token auth (`auth`). It talks to component actors
 //! directly, so it works the same on the AMQP and the in-process bus.
 
-pub mod auth;
+pub(crate) mod auth;
 
-use crate::component_actor::{Execute, Executed, GetStatus};
-use crate::directory::Directory;
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use serde::Deserialize;
 use serde_json::json;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+use villas_actors::ic::actor::{Execute, Executed, GetStatus};
+use villas_actors::ic::directory::Directory;
+use villas_actors::invalid::InvalidSetting;
 use villas_sdk::protocol::{parse_body, Body, HostInfo};
 use villas_sdk::{ErrorCode, ErrorInfo};
 
+/// `[api]` as written in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApi {
+    /// Serve the HTTP API.
+    enabled: Option<bool>,
+    /// TCP port (0: any free port, logged at start-up).
+    port: Option<u16>,
+    /// Bind address.
+    bind: Option<String>,
+    /// File holding the bearer token the API requires (none: no auth).
+    token_file: Option<PathBuf>,
+    /// Name of an environment variable holding the bearer token.
+    token_env: Option<String>,
+    /// With a token: `/api/v1/health` answers without it (default true).
+    open_health: Option<bool>,
+    /// With a token: `/metrics` answers without it (default false).
+    open_metrics: Option<bool>,
+}
+
+/// The HTTP API's section of the settings, validated here.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiSettings {
+    /// Where to listen.
+    pub(crate) listen: SocketAddr,
+    /// Bearer-token authentication (`None`: the API is open).
+    pub(crate) auth: Option<auth::ApiAuth>,
+}
+
+impl ApiSettings {
+    /// Validates the `api` section (reading the token); `None`: the API
+    /// is disabled.
+    pub(crate) fn from_raw(raw: RawApi) -> Result<Option<ApiSettings>, InvalidSetting> {
+        if !raw.enabled.unwrap_or(true) {
+            return Ok(None);
+        }
+        let bind = raw.bind.as_deref().unwrap_or("127.0.0.1");
+        let ip: IpAddr = bind
+            .parse()
+            .map_err(|_| InvalidSetting::new("api.bind", format!("not an IP address: {bind:?}")))?;
+        let token = auth::load_token(raw.token_file.as_deref(), raw.token_env.as_deref())
+            .map_err(|e| InvalidSetting::new(e.key, e.message))?;
+        Ok(Some(ApiSettings {
+            listen: SocketAddr::new(ip, raw.port.unwrap_or(8089)),
+            auth: token.map(|token| auth::ApiAuth {
+                token,
+                open_health: raw.open_health.unwrap_or(true),
+                open_metrics: raw.open_metrics.unwrap_or(false),
+            }),
+        }))
+    }
+}
+
 /// What the handlers need.
 #[derive(Clone)]
-pub struct ApiState {
+pub(crate) struct ApiState {
     /// Every component.
-    pub directory: Directory,
+    pub(crate) directory: Directory,
     /// The daemon's uuid.
-    pub uuid: String,
+    pub(crate) uuid: String,
     /// Host facts.
-    pub host: Arc<HostInfo>,
+    pub(crate) host: Arc<HostInfo>,
     /// When the daemon started.
-    pub started: Instant,
+    pub(crate) started: Instant,
     /// `amqp` or `local`.
-    pub bus: &'static str,
+    pub(crate) bus: &'static str,
     /// The metrics served at `/metrics`.
-    pub metrics: Arc<villas_metrics::Metrics>,
+    pub(crate) metrics: Arc<villas_metrics::Metrics>,
     /// Bearer-token auth (`None`: open).
-    pub auth: Option<auth::ApiAuth>,
+    pub(crate) auth: Option<auth::ApiAuth>,
 }
 
 /// The OpenAPI document served at `/api/v1/openapi.json`; it describes
 /// exactly [`ROUTES`] (checked by the tests).
-pub const OPENAPI: &str = include_str!("api/openapi.json");
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 
 /// Declares every route once: [`ROUTES`] (what the OpenAPI document must
 /// describe) and the function that registers them.
@@ -67,7 +123,10 @@ routes! {
 
 /// Binds the API and starts serving it on the current actix system.
 /// Returns the handle to stop it and the address actually bound.
-pub fn serve(listen: SocketAddr, state: ApiState) -> std::io::Result<(ServerHandle, SocketAddr)> {
+pub(crate) fn serve(
+    listen: SocketAddr,
+    state: ApiState,
+) -> std::io::Result<(ServerHandle, SocketAddr)> {
     let auth = web::Data::new(state.auth.clone());
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
@@ -90,12 +149,7 @@ pub fn serve(listen: SocketAddr, state: ApiState) -> std::io::Result<(ServerHand
 }
 
 async fn index(state: web::Data<ApiState>) -> HttpResponse {
-    let components: Vec<String> = state
-        .directory
-        .read()
-        .iter()
-        .map(|r| r.identity.uuid.clone())
-        .collect();
+    let components = state.directory.uuids();
     let kernel: serde_json::Value =
         serde_json::from_str(state.host.kernel.get()).unwrap_or_default();
     HttpResponse::Ok().json(json!({
@@ -148,13 +202,10 @@ fn error_response(status: StatusCode, error: &ErrorInfo) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": error }))
 }
 
-fn lookup(state: &ApiState, uuid: &str) -> Option<actix::Addr<crate::component_actor::IcActor>> {
-    let canonical = villas_sdk::spec::canonical_uuid(uuid);
+fn lookup(state: &ApiState, uuid: &str) -> Option<actix::Addr<villas_actors::ic::actor::IcActor>> {
     state
         .directory
-        .read()
-        .get(&canonical)
-        .map(|r| r.target.clone())
+        .lookup(&villas_sdk::spec::canonical_uuid(uuid))
 }
 
 fn not_found(uuid: &str) -> HttpResponse {
@@ -203,7 +254,7 @@ fn unavailable() -> HttpResponse {
 /// 400 for a body that is no valid action: refused like a refused action
 /// (the component's state is kept; over HTTP nothing is published).
 async fn malformed(
-    addr: &actix::Addr<crate::component_actor::IcActor>,
+    addr: &actix::Addr<villas_actors::ic::actor::IcActor>,
     error: &ErrorInfo,
 ) -> HttpResponse {
     match addr.send(GetStatus).await {

@@ -9,14 +9,14 @@ use villas_sdk::Headers;
 
 /// Default bound of the status bytes kept while the bus is down (64 MiB:
 /// about 30,000 components with large schemas).
-pub const PENDING_LIMIT_BYTES: usize = 64 << 20;
+pub(crate) const PENDING_LIMIT_BYTES: usize = 64 << 20;
 
 /// A status message waiting to be published.
-pub type Status = (Arc<Headers>, Vec<u8>);
+pub(crate) type Status = (Arc<Headers>, Vec<u8>);
 
 /// The latest status of each component, in order of first change.
 #[derive(Debug)]
-pub struct Pending {
+pub(crate) struct Pending {
     /// uuid -> latest status.
     latest: IndexMap<String, Status>,
     /// Sum of the body sizes held.
@@ -32,7 +32,7 @@ pub struct Pending {
 impl Pending {
     /// An empty store bounded to `limit` bytes of bodies (at least one
     /// status is always kept).
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         Pending {
             latest: IndexMap::new(),
             bytes: 0,
@@ -44,7 +44,7 @@ impl Pending {
 
     /// Keeps `body` as the latest status of its component, replacing an
     /// older one, and drops the oldest entries beyond the bound.
-    pub fn insert(&mut self, headers: Arc<Headers>, body: Vec<u8>) {
+    pub(crate) fn insert(&mut self, headers: Arc<Headers>, body: Vec<u8>) {
         let key = headers.uuid.clone().unwrap_or_default();
         self.bytes += body.len();
         if let Some((_, old)) = self.latest.insert(key, (headers, body)) {
@@ -64,14 +64,14 @@ impl Pending {
     }
 
     /// Takes every pending status, oldest first, leaving the store empty.
-    pub fn take(&mut self) -> Vec<Status> {
+    pub(crate) fn take(&mut self) -> Vec<Status> {
         self.bytes = 0;
         self.latest.drain(..).map(|(_, status)| status).collect()
     }
 
     /// Puts back statuses that could not be published (`take`n earlier),
     /// unless a newer status of the same component arrived meanwhile.
-    pub fn restore(&mut self, statuses: impl IntoIterator<Item = Status>) {
+    pub(crate) fn restore(&mut self, statuses: impl IntoIterator<Item = Status>) {
         let newer = std::mem::take(&mut self.latest);
         self.bytes = 0;
         for (headers, body) in statuses {
@@ -83,17 +83,12 @@ impl Pending {
     }
 
     /// Number of components with a pending status.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.latest.len()
     }
 
-    /// Whether nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.latest.is_empty()
-    }
-
     /// Returns and resets (replaced, dropped) since the last call.
-    pub fn take_counts(&mut self) -> (u64, u64) {
+    pub(crate) fn take_counts(&mut self) -> (u64, u64) {
         (
             std::mem::take(&mut self.replaced),
             std::mem::take(&mut self.dropped),
@@ -127,7 +122,7 @@ mod tests {
         assert_eq!(pending.len(), 2);
         assert_eq!(pending.take_counts(), (2, 0));
         assert_eq!(bodies(&mut pending), ["a3", "b1"]);
-        assert!(pending.is_empty());
+        assert_eq!(pending.len(), 0);
     }
 
     #[test]

@@ -2,29 +2,31 @@
 //! order while the bus is up. While it is down, only the latest status of
 //! each component is kept ([`Pending`]); when a channel comes back, that is
 //! published, and every component is asked (a `ping` through its mailbox,
-//! so it stays in order with its other statuses) for a fresh status.
+//! so it stays in order with its other statuses) for a fresh status,
+//! through the intake like any action ([`Intake::refresh_all`]).
 
 use super::pending::{Pending, Status, PENDING_LIMIT_BYTES};
-use super::{Outbox, Outgoing, STATUS_MESSAGE_TYPE};
-use crate::component_actor::{Deliver, Delivered};
-use crate::directory::Directory;
+use crate::bus::STATUS_MESSAGE_TYPE;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
 use std::sync::Arc;
 use tokio::sync::{oneshot, watch};
-use villas_sdk::{Action, ActionKind, Headers};
+use villas_actors::ports::{Intake, Outbox, Outgoing};
+use villas_metrics::DaemonMetrics;
+use villas_sdk::Headers;
 
 /// The publish loop's state.
-pub struct PublishLoop {
+pub(crate) struct PublishLoop {
     /// What components publish.
     outbox: Outbox,
     /// The channel to publish on, `None` while the bus is down.
     link: watch::Receiver<Option<Channel>>,
     /// The exchange.
     exchange: ShortString,
-    /// Every component, to ask for fresh statuses after a reconnect.
-    directory: Directory,
+    /// Where a fresh status of every component is asked for after a
+    /// reconnect.
+    intake: Intake,
     /// The latest status per component while down.
     pending: Pending,
     /// Flushes waiting for the pending statuses to go out.
@@ -34,8 +36,8 @@ pub struct PublishLoop {
     /// Channels used so far (the first needs no refresh: every component
     /// publishes its start-up status anyway).
     channels: u64,
-    /// Counts published statuses, if set.
-    metrics: Option<Arc<villas_metrics::DaemonMetrics>>,
+    /// Counts published statuses.
+    metrics: Arc<DaemonMetrics>,
 }
 
 /// What woke the loop up.
@@ -48,33 +50,28 @@ enum Woken {
 
 impl PublishLoop {
     /// A loop over `outbox`, publishing on the channel `link` holds.
-    pub fn new(
+    pub(crate) fn new(
         outbox: Outbox,
         link: watch::Receiver<Option<Channel>>,
         exchange: ShortString,
-        directory: Directory,
+        intake: Intake,
+        metrics: Arc<DaemonMetrics>,
     ) -> Self {
         PublishLoop {
             outbox,
             link,
             exchange,
-            directory,
+            intake,
             pending: Pending::new(PENDING_LIMIT_BYTES),
             flushes: Vec::new(),
             broken: false,
             channels: 0,
-            metrics: None,
+            metrics,
         }
     }
 
-    /// Counts published statuses in `metrics`.
-    pub fn with_metrics(mut self, metrics: Option<Arc<villas_metrics::DaemonMetrics>>) -> Self {
-        self.metrics = metrics;
-        self
-    }
-
     /// Runs until the bus actor or every publisher is gone.
-    pub async fn run(mut self) {
+    pub(crate) async fn run(mut self) {
         loop {
             let Some(channel) = self.wait_for_channel().await else {
                 return;
@@ -136,18 +133,9 @@ impl PublishLoop {
 
     /// Asks every component for a fresh status after a reconnect.
     fn refresh(&self) {
-        let ping = Arc::new(Delivered::Action(Action::new(ActionKind::Ping)));
-        let targets: Vec<_> = self
-            .directory
-            .read()
-            .iter()
-            .map(|route| route.target.clone())
-            .collect();
-        for target in &targets {
-            target.do_send(Deliver(ping.clone()));
-        }
+        let components = self.intake.refresh_all();
         tracing::info!(
-            components = targets.len(),
+            components,
             pending = self.pending.len(),
             "bus up again: publishing the latest status kept of each component, then a fresh status of every component"
         );
@@ -166,14 +154,8 @@ impl PublishLoop {
         }
         let mut statuses = self.pending.take().into_iter();
         while let Some((headers, body)) = statuses.next() {
-            if let Err(error) = publish(
-                channel,
-                &self.exchange,
-                &headers,
-                &body,
-                self.metrics.as_deref(),
-            )
-            .await
+            if let Err(error) =
+                publish(channel, &self.exchange, &headers, &body, &self.metrics).await
             {
                 if channel.status().connected() {
                     tracing::warn!(%error, uuid = headers.uuid.as_deref().unwrap_or(""), "status refused by the broker; dropped");
@@ -201,14 +183,8 @@ impl PublishLoop {
                     let _ = done.send(());
                 }
                 Woken::Outgoing(Some(Outgoing::Status { headers, body })) => {
-                    let Err(error) = publish(
-                        channel,
-                        &self.exchange,
-                        &headers,
-                        &body,
-                        self.metrics.as_deref(),
-                    )
-                    .await
+                    let Err(error) =
+                        publish(channel, &self.exchange, &headers, &body, &self.metrics).await
                     else {
                         continue;
                     };
@@ -232,7 +208,7 @@ async fn publish(
     exchange: &ShortString,
     headers: &Headers,
     body: &[u8],
-    metrics: Option<&villas_metrics::DaemonMetrics>,
+    metrics: &DaemonMetrics,
 ) -> lapin::Result<()> {
     channel
         .basic_publish(
@@ -243,9 +219,7 @@ async fn publish(
             status_properties(headers),
         )
         .await?;
-    if let Some(metrics) = metrics {
-        metrics.message_published();
-    }
+    metrics.message_published();
     Ok(())
 }
 

@@ -18,7 +18,8 @@
 //! the next start. Components from the configuration file are never
 //! written here (only their data directories are made).
 
-use crate::settings::Settings;
+use crate::invalid::InvalidSetting;
+use crate::placement::Placement;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -109,6 +110,65 @@ pub struct Definition {
     pub properties: Map<String, Value>,
 }
 
+/// Where the daemon keeps what must survive a restart: the store's section
+/// of the settings, validated here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSettings {
+    /// The state directory (`state_dir`).
+    pub dir: PathBuf,
+    /// `state.delete_data`: `delete` removes the component's data directory
+    /// too (default: it is kept).
+    pub delete_data: bool,
+}
+
+impl StateSettings {
+    /// The state settings from `state_dir` (or its deprecated alias
+    /// `workdir`), else `$XDG_DATA_HOME/villas-controller`, else
+    /// `~/.local/share/villas-controller`, and `state.delete_data`.
+    pub fn from_config(
+        state_dir: Option<PathBuf>,
+        workdir: Option<PathBuf>,
+        delete_data: Option<bool>,
+    ) -> Result<StateSettings, InvalidSetting> {
+        if workdir.is_some() {
+            tracing::warn!("the setting `workdir` is deprecated: use `state_dir`");
+        }
+        let dir = match (state_dir, workdir) {
+            (Some(dir), Some(old)) if dir != old => {
+                return Err(InvalidSetting::new(
+                    "workdir",
+                    "set only state_dir (workdir is its deprecated alias)",
+                ))
+            }
+            (Some(dir), _) | (None, Some(dir)) => dir,
+            (None, None) => default_state_dir().ok_or_else(|| {
+                InvalidSetting::new(
+                    "state_dir",
+                    "not set, and neither XDG_DATA_HOME nor HOME is set to derive it from",
+                )
+            })?,
+        };
+        if dir.as_os_str().is_empty() {
+            return Err(InvalidSetting::new("state_dir", "must not be empty"));
+        }
+        Ok(StateSettings {
+            dir,
+            delete_data: delete_data.unwrap_or(false),
+        })
+    }
+}
+
+/// `$XDG_DATA_HOME/villas-controller`, else `~/.local/share/villas-controller`.
+fn default_state_dir() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_DATA_HOME") {
+        Some(home) if !home.is_empty() => PathBuf::from(home),
+        _ => PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?)
+            .join(".local")
+            .join("share"),
+    };
+    Some(base.join("villas-controller"))
+}
+
 /// The daemon's state directory, shared by every component actor.
 #[derive(Debug)]
 pub struct Store {
@@ -144,30 +204,24 @@ pub fn stored_daemon_uuid(dir: &Path) -> Result<Option<uuid::Uuid>, StoreError> 
 }
 
 impl Store {
-    /// Opens (creating it if needed) and locks the state directory, stores
-    /// the daemon's uuid, and loads the stored components: each goes under
-    /// its manager; one whose manager no longer exists goes under the root
-    /// manager, the daemon's uuid (with a warning). A stored uuid that a
-    /// configured component (or the root) also has is an error.
-    pub fn open(settings: &Settings) -> Result<Store, StoreError> {
-        let dir = settings.state.dir.clone();
+    /// Opens (creating it if needed) and locks the state directory
+    /// `state.dir`, stores the daemon's uuid (the root manager's in
+    /// `placement`), and loads the stored components: each goes under its
+    /// manager; one whose manager no longer exists goes under the root
+    /// manager (with a warning). A stored uuid that a configured component
+    /// (or the root) also has is an error.
+    pub fn open(state: &StateSettings, placement: &Placement) -> Result<Store, StoreError> {
+        let dir = state.dir.clone();
+        let root = placement.daemon_uuid();
         let components = dir.join("components");
         fs::create_dir_all(&components).map_err(io_error(&components))?;
         let lock = lock(&dir)?;
         let stored = stored_daemon_uuid(&dir).ok().flatten();
-        if stored.map(|u| u.hyphenated().to_string()).as_deref() != Some(settings.uuid.as_str()) {
-            write_atomically(
-                &dir.join(UUID_FILE),
-                format!("{}\n", settings.uuid).as_bytes(),
-            )?;
+        if stored.map(|u| u.hyphenated().to_string()).as_deref() != Some(root) {
+            write_atomically(&dir.join(UUID_FILE), format!("{root}\n").as_bytes())?;
         }
-        let configured: HashSet<String> = settings
-            .components
-            .iter()
-            .map(|c| c.spec.uuid())
-            .chain([settings.root.uuid()])
-            .map(str::to_owned)
-            .collect();
+        let configured: HashSet<String> =
+            placement.all().map(|c| c.spec.uuid().to_owned()).collect();
         let loaded = load_definitions(&components)?;
         for uuid in loaded.keys() {
             if configured.contains(uuid) {
@@ -178,15 +232,11 @@ impl Store {
             }
         }
         // The managers that exist at start-up: the root and the configured
-        // ones (all below the root, see `crate::tree`).
-        let root = settings.root.uuid();
-        let managers: HashSet<String> = settings
-            .components
-            .iter()
+        // ones (all below the root, see `crate::placement`).
+        let managers: HashSet<String> = placement
+            .all()
             .filter(|c| c.spec.identity.category == "manager")
-            .map(|c| c.spec.uuid())
-            .chain([root])
-            .map(str::to_owned)
+            .map(|c| c.spec.uuid().to_owned())
             .collect();
         let placed = place(loaded, &managers, root);
         let stored = placed
@@ -211,17 +261,12 @@ impl Store {
         tracing::info!(state_dir = %dir.display(), restored = count, "state directory opened");
         Ok(Store {
             dir,
-            delete_data: settings.state.delete_data,
+            delete_data: state.delete_data,
             configured,
             stored: Mutex::new(stored),
             restored: Mutex::new(restored),
             _lock: lock,
         })
-    }
-
-    /// The state directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The data directory of a component (whether or not it exists).

@@ -13,16 +13,16 @@ use villas_sdk::Headers;
 
 /// How many dispatched actions of the current link are remembered: more
 /// than the consumer's prefetch, which bounds the unacknowledged ones.
-pub const REMEMBERED: usize = 4096;
+pub(crate) const REMEMBERED: usize = 4096;
 
 /// Actions dispatched this long before the last one of a lost link may
 /// still have been unacknowledged (acks leave within milliseconds).
-pub const SUSPECT_WINDOW: Duration = Duration::from_secs(2);
+pub(crate) const SUSPECT_WINDOW: Duration = Duration::from_secs(2);
 
 /// The dispatched actions of the current link and the suspects of the
 /// previous one.
 #[derive(Debug)]
-pub struct Recent {
+pub(crate) struct RedeliveryFilter {
     /// Fingerprints dispatched on the current link, oldest first.
     current: VecDeque<(u64, Instant)>,
     /// fingerprint -> dispatched copies whose ack may have been lost.
@@ -31,10 +31,10 @@ pub struct Recent {
     capacity: usize,
 }
 
-impl Recent {
+impl RedeliveryFilter {
     /// Remembers up to `capacity` dispatched actions per link.
-    pub fn new(capacity: usize) -> Self {
-        Recent {
+    pub(crate) fn new(capacity: usize) -> Self {
+        RedeliveryFilter {
             current: VecDeque::new(),
             suspects: HashMap::new(),
             capacity: capacity.max(1),
@@ -42,7 +42,7 @@ impl Recent {
     }
 
     /// The fingerprint of a message: its addressing headers and its body.
-    pub fn fingerprint(headers: &Headers, body: &[u8]) -> u64 {
+    pub(crate) fn fingerprint(headers: &Headers, body: &[u8]) -> u64 {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         for (name, value) in headers.iter() {
             name.hash(&mut hasher);
@@ -53,7 +53,7 @@ impl Recent {
     }
 
     /// Records a message dispatched on the current link.
-    pub fn record(&mut self, fingerprint: u64) {
+    pub(crate) fn record(&mut self, fingerprint: u64) {
         self.record_at(fingerprint, Instant::now());
     }
 
@@ -68,7 +68,7 @@ impl Recent {
     /// last one become the suspects (replacing the previous link's,
     /// whose redeliveries came first on the link that just ended; kept if
     /// that link dispatched nothing).
-    pub fn link_lost(&mut self, window: Duration) {
+    pub(crate) fn link_lost(&mut self, window: Duration) {
         let Some(&(_, newest)) = self.current.back() else {
             return;
         };
@@ -82,7 +82,7 @@ impl Recent {
 
     /// Whether a redelivered message was dispatched already; if so, that
     /// copy is used up.
-    pub fn take(&mut self, fingerprint: u64) -> bool {
+    pub(crate) fn take(&mut self, fingerprint: u64) -> bool {
         match self.suspects.get_mut(&fingerprint) {
             Some(count) if *count > 1 => {
                 *count -= 1;
@@ -103,13 +103,13 @@ mod tests {
 
     #[test]
     fn a_redelivery_matches_each_copy_dispatched_before_the_loss_once() {
-        let mut recent = Recent::new(REMEMBERED);
-        let ping = Recent::fingerprint(&Headers::uuid("a"), br#"{"action":"ping"}"#);
-        let start = Recent::fingerprint(&Headers::uuid("a"), br#"{"action":"start"}"#);
+        let mut recent = RedeliveryFilter::new(REMEMBERED);
+        let ping = RedeliveryFilter::fingerprint(&Headers::uuid("a"), br#"{"action":"ping"}"#);
+        let start = RedeliveryFilter::fingerprint(&Headers::uuid("a"), br#"{"action":"start"}"#);
         assert_ne!(ping, start);
         assert_ne!(
             ping,
-            Recent::fingerprint(&Headers::uuid("b"), br#"{"action":"ping"}"#)
+            RedeliveryFilter::fingerprint(&Headers::uuid("b"), br#"{"action":"ping"}"#)
         );
         recent.record(start);
         recent.record(start);
@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn only_the_last_moments_before_the_loss_are_suspect() {
-        let mut recent = Recent::new(REMEMBERED);
+        let mut recent = RedeliveryFilter::new(REMEMBERED);
         let t0 = Instant::now();
         recent.record_at(1, t0);
         recent.record_at(2, t0 + Duration::from_secs(5));
@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn suspects_survive_a_link_that_dispatched_nothing() {
-        let mut recent = Recent::new(2);
+        let mut recent = RedeliveryFilter::new(2);
         recent.record(1);
         recent.record(2);
         recent.record(3);
