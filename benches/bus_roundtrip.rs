@@ -396,7 +396,7 @@ async fn echo_task(channel: Channel, mut consumer: Consumer, out: String) {
         let headers = Headers {
             realm: Some("bench".into()),
             category: Some("simulator".into()),
-            kind: Some("dummy".into()),
+            type_name: Some("dummy".into()),
             uuid: Some("00000000-0000-4000-8000-000000000000".into()),
         };
         let properties = status_properties(&headers).with_app_id("villas-bench-echo".into());

@@ -52,7 +52,7 @@ fn table() -> RoutingTable<u32> {
         let identity = Identity {
             realm: Some(REALM.to_owned()),
             category: "simulator".to_owned(),
-            kind: if n % 2 == 0 { "dummy" } else { "generic" }.to_owned(),
+            type_name: if n % 2 == 0 { "dummy" } else { "generic" }.to_owned(),
             uuid: uuid_of(n),
         };
         table.insert(identity, n as u32).unwrap();

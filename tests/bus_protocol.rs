@@ -193,7 +193,7 @@ async fn statuses_carry_what_villasweb_parses() {
     assert_eq!(seen.headers.uuid.as_ref(), Some(&a));
     assert_eq!(seen.headers.realm.as_ref(), Some(&lab.realm1));
     assert_eq!(seen.headers.category.as_deref(), Some("simulator"));
-    assert_eq!(seen.headers.kind.as_deref(), Some("dummy"));
+    assert_eq!(seen.headers.type_name.as_deref(), Some("dummy"));
     // A component without a realm publishes no realm header at all.
     let d = lab.sims[3].clone();
     lab.client

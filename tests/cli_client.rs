@@ -605,7 +605,7 @@ impl ReferenceLike {
                 });
                 let headers = Headers {
                     category: Some("simulator".into()),
-                    kind: Some("dummy".into()),
+                    type_name: Some("dummy".into()),
                     uuid: Some(me.clone()),
                     ..Headers::default()
                 };

@@ -135,7 +135,7 @@ fn check_entry(
     let spec = ComponentSpec::from_properties(properties)
         .map_err(|e| InvalidSetting::new(key(""), e.to_string()))?;
     let registered = kinds
-        .get(&spec.identity.category, &spec.identity.kind)
+        .get(&spec.identity.category, &spec.identity.type_name)
         .map_err(|e| InvalidSetting::new(key(".type"), e.message))?;
     let supervision = SupervisionSpec::from_properties(&spec.properties)
         .map_err(|e| InvalidSetting::new(key(""), e.message))?;
@@ -153,7 +153,7 @@ fn check_entry(
 #[derive(Debug, thiserror::Error)]
 pub enum PlacementError {
     /// An entry that is not a generic manager has the daemon's uuid.
-    #[error("{uuid} is the daemon's uuid, its root generic manager's; only a manager/generic entry may carry it (components[{index}] is a {category}/{kind})")]
+    #[error("{uuid} is the daemon's uuid, its root generic manager's; only a manager/generic entry may carry it (components[{index}] is a {category}/{type_name})")]
     RootNotGeneric {
         /// The entry's position.
         index: usize,
@@ -162,7 +162,7 @@ pub enum PlacementError {
         /// The entry's category.
         category: String,
         /// The entry's type.
-        kind: String,
+        type_name: String,
     },
     /// The entry with the daemon's uuid names a manager.
     #[error("the root manager {uuid} (the daemon's uuid) cannot go under manager {manager}")]
@@ -232,12 +232,12 @@ pub fn arrange(daemon_uuid: &str, entries: Vec<Entry>) -> Result<Placement, Plac
             continue;
         }
         let identity = &entry.spec.identity;
-        if identity.category != "manager" || identity.kind != "generic" {
+        if identity.category != "manager" || identity.type_name != "generic" {
             return Err(PlacementError::RootNotGeneric {
                 index: entry.index,
                 uuid: daemon_uuid.to_owned(),
                 category: identity.category.clone(),
-                kind: identity.kind.clone(),
+                type_name: identity.type_name.clone(),
             });
         }
         if let Some(manager) = entry.manager.filter(|m| m != daemon_uuid) {

@@ -81,7 +81,7 @@ impl<T> RoutingTable<T> {
             .or_default()
             .insert(slot);
         self.by_type
-            .entry(identity.kind.clone())
+            .entry(identity.type_name.clone())
             .or_default()
             .insert(slot);
         self.by_uuid.insert(identity.uuid.clone(), slot);
@@ -103,7 +103,7 @@ impl<T> RoutingTable<T> {
             unindex(&mut self.by_realm, realm, slot);
         }
         unindex(&mut self.by_category, &id.category, slot);
-        unindex(&mut self.by_type, &id.kind, slot);
+        unindex(&mut self.by_type, &id.type_name, slot);
         self.free.push(slot);
         Some(route)
     }
@@ -140,7 +140,7 @@ impl<T> RoutingTable<T> {
         let groups = [
             (headers.realm.as_deref(), &self.by_realm),
             (headers.category.as_deref(), &self.by_category),
-            (headers.kind.as_deref(), &self.by_type),
+            (headers.type_name.as_deref(), &self.by_type),
         ];
         for (position, (value, index)) in groups.iter().enumerate() {
             let Some(slots) = value.and_then(|v| index.get(v)) else {
@@ -187,7 +187,7 @@ mod tests {
         Identity {
             realm: realm.map(str::to_owned),
             category: category.into(),
-            kind: kind.into(),
+            type_name: kind.into(),
             uuid: format!("00000000-0000-4000-8000-{n:012}"),
         }
     }

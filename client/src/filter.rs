@@ -53,7 +53,7 @@ impl Filter {
     /// The same filter with a `type` header.
     #[must_use]
     pub fn type_name(mut self, type_name: impl Into<String>) -> Filter {
-        self.headers.kind = Some(type_name.into());
+        self.headers.type_name = Some(type_name.into());
         self
     }
 
@@ -87,7 +87,7 @@ impl Filter {
             Headers {
                 realm: None,
                 category: None,
-                kind: None,
+                type_name: None,
                 uuid: Some(uuid),
             } if !uuid.is_empty() => Some(uuid),
             _ => None,
@@ -108,7 +108,7 @@ pub fn identity_of(status: &StatusView) -> Option<Identity> {
     Some(Identity {
         realm: text("realm"),
         category: text("category")?,
-        kind: text("type")?,
+        type_name: text("type")?,
         uuid: text("uuid")?,
     })
 }

@@ -35,7 +35,7 @@ async fn simulated_ic(target: &Target, uuid: &str, realm: &str) -> JoinHandle<()
     let identity = Identity {
         realm: Some(realm.to_owned()),
         category: "simulator".into(),
-        kind: "dummy".into(),
+        type_name: "dummy".into(),
         uuid: uuid.to_owned(),
     };
     let session = Session::open(target).await.unwrap();

@@ -142,13 +142,13 @@ pub fn message(data: &[u8]) {
     let sim = Identity {
         realm: Some("realm".into()),
         category: "simulator".into(),
-        kind: "dummy".into(),
+        type_name: "dummy".into(),
         uuid: "00000000-0000-4000-8000-000000000001".into(),
     };
     let manager = Identity {
         realm: None,
         category: "manager".into(),
-        kind: "generic".into(),
+        type_name: "generic".into(),
         uuid: "00000000-0000-4000-8000-000000000002".into(),
     };
     let mut table = villas_actors::routing::RoutingTable::new();

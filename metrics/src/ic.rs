@@ -132,7 +132,7 @@ impl IcTable {
         let identity = &spec.identity;
         let group = self.by_type.group(
             &identity.category,
-            &identity.kind,
+            &identity.type_name,
             identity.realm.as_deref().unwrap_or_default(),
         );
         let mut ics = self.ics.write();

@@ -272,7 +272,7 @@ impl Driver {
                     ErrorCode::Unsupported,
                     format!(
                         "a {} {} does not support {kind}",
-                        self.spec.identity.kind, self.spec.identity.category
+                        self.spec.identity.type_name, self.spec.identity.category
                     ),
                 )
                 .with("action", kind.as_str()),

@@ -57,7 +57,7 @@ impl ComponentSpec {
     /// published, as the reference does.
     pub fn from_properties(mut properties: Map<String, Value>) -> Result<Self, SpecError> {
         let category = required_string(&properties, "category")?;
-        let kind = required_string(&properties, "type")?;
+        let type_name = required_string(&properties, "type")?;
         let realm = optional_string(&properties, "realm")?;
         let uuid = match properties.get("uuid") {
             None | Some(Value::Null) => Uuid::new_v4(),
@@ -72,12 +72,12 @@ impl ComponentSpec {
                 })
             }
         };
-        let name =
-            optional_string(&properties, "name")?.unwrap_or_else(|| format!("{kind} {category}"));
+        let name = optional_string(&properties, "name")?
+            .unwrap_or_else(|| format!("{type_name} {category}"));
         let identity = Identity {
             realm,
             category,
-            kind,
+            type_name,
             uuid: uuid.hyphenated().to_string(),
         };
         properties.insert("uuid".into(), identity.uuid.clone().into());
@@ -120,7 +120,7 @@ impl ComponentSpec {
         let id = &self.identity;
         out.insert("uuid".into(), id.uuid.clone().into());
         out.insert("category".into(), id.category.clone().into());
-        out.insert("type".into(), id.kind.clone().into());
+        out.insert("type".into(), id.type_name.clone().into());
         out.insert(
             "realm".into(),
             id.realm.clone().map_or(Value::Null, Value::String),

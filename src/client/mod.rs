@@ -72,7 +72,7 @@ pub struct FilterArgs {
     pub category: Option<String>,
     /// Type header (dummy, generic, ...).
     #[arg(short = 't', long = "type", value_name = "TYPE")]
-    pub kind: Option<String>,
+    pub type_name: Option<String>,
     /// Uuid header.
     #[arg(short = 'u', long)]
     pub uuid: Option<String>,
@@ -84,7 +84,7 @@ impl FilterArgs {
         Filter::from(Headers {
             realm: self.realm.clone(),
             category: self.category.clone(),
-            kind: self.kind.clone(),
+            type_name: self.type_name.clone(),
             uuid: self.uuid.clone(),
         })
     }

@@ -189,7 +189,7 @@ impl IcActor {
         }
         let registered = shared
             .kinds
-            .get(&spec.identity.category, &spec.identity.kind)?;
+            .get(&spec.identity.category, &spec.identity.type_name)?;
         let identity = spec.identity.clone();
         let children = match children {
             Some(children) => Some(children),

@@ -15,7 +15,7 @@ pub struct Headers {
     pub category: Option<String>,
     /// `type` header.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub type_name: Option<String>,
     /// `uuid` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
@@ -37,7 +37,7 @@ impl Headers {
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
         HEADER_NAMES
             .into_iter()
-            .zip([&self.realm, &self.category, &self.kind, &self.uuid])
+            .zip([&self.realm, &self.category, &self.type_name, &self.uuid])
             .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
     }
 
@@ -56,7 +56,7 @@ impl Headers {
         match name {
             "realm" => self.realm = Some(value),
             "category" => self.category = Some(value),
-            "type" => self.kind = Some(value),
+            "type" => self.type_name = Some(value),
             "uuid" => self.uuid = Some(value),
             _ => {}
         }
@@ -72,7 +72,7 @@ pub struct Identity {
     /// The category (`simulator`, `gateway`, `manager`, ...).
     pub category: String,
     /// The type within the category (`dummy`, `generic`, ...).
-    pub kind: String,
+    pub type_name: String,
     /// The uuid, in its canonical hyphenated lower-case form.
     pub uuid: String,
 }
@@ -88,14 +88,14 @@ impl Identity {
         let own = [
             self.realm.as_deref(),
             Some(self.category.as_str()),
-            Some(self.kind.as_str()),
+            Some(self.type_name.as_str()),
             Some(self.uuid.as_str()),
         ];
         own.into_iter()
             .zip([
                 &headers.realm,
                 &headers.category,
-                &headers.kind,
+                &headers.type_name,
                 &headers.uuid,
             ])
             .any(|(own, theirs)| matches!((own, theirs), (Some(a), Some(b)) if a == b))
@@ -106,7 +106,7 @@ impl Identity {
         Headers {
             realm: self.realm.clone(),
             category: Some(self.category.clone()),
-            kind: Some(self.kind.clone()),
+            type_name: Some(self.type_name.clone()),
             uuid: Some(self.uuid.clone()),
         }
     }
@@ -120,7 +120,7 @@ mod tests {
         Identity {
             realm: Some("de.rwth".into()),
             category: "simulator".into(),
-            kind: "dummy".into(),
+            type_name: "dummy".into(),
             uuid: "3ddd318e-fee1-46d7-bff4-7c064d640d4e".into(),
         }
     }

@@ -418,7 +418,7 @@ mod tests {
         table.insert("other".into(), AMQPValue::LongString("x".into()));
         let headers = headers_of(Some(&table));
         assert_eq!(headers.uuid.as_deref(), Some("abc"));
-        assert_eq!(headers.kind.as_deref(), Some("dummy"));
+        assert_eq!(headers.type_name.as_deref(), Some("dummy"));
         assert_eq!(headers.realm, None);
         assert!(headers_of(None).is_empty());
     }
