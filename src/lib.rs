@@ -37,17 +37,14 @@
 //! lab's own binary calls.
 
 // The public surface: the entry point a lab's binary calls, plus what the
-// tests, the benches and the fuzzer reach in for until they use the
-// villas-client crate (the AMQP helpers in `bus::amqp`, `api::ROUTES`,
-// `settings::redact_url` and `settings::check_text`). Everything else is
-// crate-private, so the compiler reports what nothing uses.
+// tests and the fuzzer reach in for (`api::ROUTES`, to check the OpenAPI
+// document against the router, and `settings::check_text`). Everything
+// else is crate-private, so the compiler reports what nothing uses.
 pub mod api;
 mod builtin_kinds;
-pub mod bus;
+mod bus;
 mod cli;
-// Public until its session moves to villas-client (`Received::headers` is
-// read by no command, only by code that will use the library).
-pub mod client;
+mod client;
 mod daemon;
 pub mod entry;
 mod exit;

@@ -138,7 +138,7 @@ fn run(h: &mut Harness, action: &Action) {
 /// The message target: never panics, whatever the bytes.
 pub fn message(data: &[u8]) {
     let (table, body) = split(data);
-    let headers: Headers = villas_controller::bus::amqp::headers_of(Some(&table));
+    let headers: Headers = villas_client::wire::headers_of(Some(&table));
     let sim = Identity {
         realm: Some("realm".into()),
         category: "simulator".into(),
@@ -215,7 +215,7 @@ pub fn settings(data: &[u8]) {
 /// The outcome class of a message input, for the stable fuzzer's corpus.
 pub fn message_signature(data: &[u8]) -> u64 {
     let (table, body) = split(data);
-    let headers = villas_controller::bus::amqp::headers_of(Some(&table));
+    let headers = villas_client::wire::headers_of(Some(&table));
     let class = match parse_body(body) {
         Body::NotAnAction => "not-an-action".to_owned(),
         Body::Invalid(error) => {

@@ -4,12 +4,7 @@
 //! the component tree, only the ports.
 
 pub mod amqp;
-pub(crate) mod connect;
 pub(crate) mod local;
-
-/// The AMQP `type` property our status messages carry, so that the
-/// consumer drops its own status traffic without parsing it.
-pub(crate) const STATUS_MESSAGE_TYPE: &str = "villas.status";
 
 use std::sync::Arc;
 use villas_actors::ports::Transport;

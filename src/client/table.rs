@@ -75,11 +75,6 @@ impl IcTable {
         changed
     }
 
-    /// Whether it holds a row for `uuid`.
-    pub fn contains(&self, uuid: &str) -> bool {
-        self.rows.contains_key(uuid)
-    }
-
     /// How many ICs it holds.
     pub fn len(&self) -> usize {
         self.rows.len()

@@ -6,7 +6,7 @@
 //! side is in the parent module.
 
 use super::redelivery::SUSPECT_WINDOW;
-use super::{declare_exchange, AmqpBus, AmqpSettings, CONSUMER_TAG, PREFETCH};
+use super::{AmqpBus, AmqpSettings, CONSUMER_TAG, PREFETCH};
 use actix::prelude::*;
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions};
@@ -15,6 +15,7 @@ use lapin::{Channel, Connection};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use villas_client::wire::declare_exchange;
 
 /// Bound of one connection attempt (TCP, TLS, AMQP handshake, declares).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -240,9 +241,11 @@ async fn establish(
 ) -> Result<Established, Failed> {
     let connection = match reuse {
         Some(connection) => connection,
-        None => crate::bus::connect::connect(&settings.url, settings.tls.as_ref(), &settings.queue)
-            .await
-            .map_err(|error| (error, None))?,
+        None => {
+            villas_client::connect::connect(&settings.url, settings.tls.as_ref(), &settings.queue)
+                .await
+                .map_err(|error| (error, None))?
+        }
     };
     match open_channel(&settings, &connection, consume).await {
         Ok((channel, consumer)) => Ok((connection, channel, consumer)),

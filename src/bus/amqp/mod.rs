@@ -5,9 +5,9 @@
 //! (stop intake, close). The link (connect, reconnect, bus states) is in
 //! `link`, the publish loop in `publish`, the outage store in
 //! `pending`, the redelivery filter in `redelivery`, the `broker`
-//! settings in `settings`; the AMQP helpers the CLI and the tests share
-//! (`declare_exchange`, `bind_private_queue`, `headers_of`, `close_link`)
-//! are here.
+//! settings in `settings`. The AMQP wire helpers (connect with TLS,
+//! declaring the exchange, reading headers, closing the link) are
+//! villas-client's, shared with the CLI, the tests and the benches.
 //!
 //! Binding scheme: a single binding with no arguments (a headers exchange
 //! binding that matches every message), whatever the number of
@@ -27,16 +27,12 @@ pub(crate) mod publish;
 pub(crate) mod redelivery;
 pub(crate) mod settings;
 
-use crate::bus::STATUS_MESSAGE_TYPE;
 use actix::prelude::*;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicNackOptions, ExchangeDeclareOptions,
-    QueueBindOptions, QueueDeclareOptions,
-};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicNackOptions};
+use lapin::types::ShortString;
 use lapin::Acker;
-use lapin::{Channel, Connection, ExchangeKind};
+use lapin::{Channel, Connection};
 pub(crate) use link::BusState;
 use publish::PublishLoop;
 use redelivery::{RedeliveryFilter, REMEMBERED};
@@ -45,8 +41,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use villas_actors::ports::{BusControl, BusHandle, Intake, Intook, Outbox, Transport};
+use villas_client::wire::{close_link, headers_of, is_status_message};
 use villas_metrics::{DaemonMetrics, DropReason};
-use villas_sdk::Headers;
 
 /// The consumer tag of the daemon's consumer.
 const CONSUMER_TAG: &str = "villas-controller";
@@ -206,11 +202,7 @@ impl AmqpBus {
     /// actions dispatched already.
     fn dispatch(&mut self, delivery: &Delivery) {
         let properties = &delivery.properties;
-        if properties
-            .kind()
-            .as_ref()
-            .is_some_and(|kind| kind.as_str() == STATUS_MESSAGE_TYPE)
-        {
+        if is_status_message(properties) {
             self.intake.skip(DropReason::Status);
             return;
         }
@@ -321,105 +313,5 @@ impl AmqpBus {
         let connection = self.connection.take();
         ctx.stop();
         Box::pin(close_link(channel, connection, "daemon stopping"))
-    }
-}
-
-/// Closes `channel`, then `connection`, each with reply code 200.
-///
-/// The order matters: lapin closes a channel by itself when the last
-/// handle on it is dropped, from a task of its own. Should that task run
-/// after `connection.close` has begun, the channel is already `Closing`,
-/// its `channel.close` fails, and lapin reports the failure as
-/// `ERROR lapin::channels: Connection error ... Closing` on every clean
-/// stop. Closing the channel first (its state leaves `Connected` at once)
-/// leaves nothing for a dropped handle to do.
-pub async fn close_link(channel: Option<Channel>, connection: Option<Connection>, reason: &str) {
-    if let Some(channel) = channel.filter(|c| c.status().connected()) {
-        if let Err(error) = channel.close(200, reason.into()).await {
-            tracing::debug!(%error, "channel already closed");
-        }
-    }
-    if let Some(connection) = connection.filter(|c| c.status().connected()) {
-        if let Err(error) = connection.close(200, reason.into()).await {
-            tracing::debug!(%error, "connection already closed");
-        }
-    }
-}
-
-/// Declares the protocol's exchange as the reference and VILLASweb do:
-/// type `headers`, durable.
-pub async fn declare_exchange(channel: &Channel, name: &str) -> lapin::Result<()> {
-    channel
-        .exchange_declare(
-            name.into(),
-            ExchangeKind::Headers,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-}
-
-/// Declares a private queue (server-named, exclusive, auto-delete) bound to
-/// `exchange` without arguments, as VILLASweb and monitors watch the
-/// exchange: it receives every message. Returns the queue's name.
-pub async fn bind_private_queue(channel: &Channel, exchange: &str) -> lapin::Result<ShortString> {
-    let options = QueueDeclareOptions {
-        exclusive: true,
-        auto_delete: true,
-        ..Default::default()
-    };
-    let queue = channel
-        .queue_declare("".into(), options, FieldTable::default())
-        .await?;
-    let name = queue.name().clone();
-    channel
-        .queue_bind(
-            name.clone(),
-            exchange.into(),
-            "".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    Ok(name)
-}
-
-/// The four addressing headers of a message; non-string values are ignored
-/// (they address nobody).
-pub fn headers_of(table: Option<&FieldTable>) -> Headers {
-    let mut headers = Headers::default();
-    let Some(table) = table else {
-        return headers;
-    };
-    for (name, value) in table {
-        let text = match value {
-            AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-            AMQPValue::ShortString(s) => s.as_str().to_owned(),
-            _ => continue,
-        };
-        headers.set(name.as_str(), text);
-    }
-    headers
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_extraction_ignores_non_strings() {
-        let mut table = FieldTable::default();
-        table.insert("uuid".into(), AMQPValue::LongString("abc".into()));
-        table.insert("realm".into(), AMQPValue::LongInt(5));
-        table.insert("type".into(), AMQPValue::ShortString("dummy".into()));
-        table.insert("other".into(), AMQPValue::LongString("x".into()));
-        let headers = headers_of(Some(&table));
-        assert_eq!(headers.uuid.as_deref(), Some("abc"));
-        assert_eq!(headers.type_name.as_deref(), Some("dummy"));
-        assert_eq!(headers.realm, None);
-        assert!(headers_of(None).is_empty());
     }
 }

@@ -6,13 +6,13 @@
 //! through the intake like any action ([`Intake::refresh_all`]).
 
 use super::pending::{Pending, Status, PENDING_LIMIT_BYTES};
-use crate::bus::STATUS_MESSAGE_TYPE;
 use lapin::options::BasicPublishOptions;
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel};
+use lapin::types::ShortString;
+use lapin::Channel;
 use std::sync::Arc;
 use tokio::sync::{oneshot, watch};
 use villas_actors::ports::{Intake, Outbox, Outgoing};
+use villas_client::wire::status_properties;
 use villas_metrics::DaemonMetrics;
 use villas_sdk::Headers;
 
@@ -221,25 +221,4 @@ async fn publish(
         .await?;
     metrics.message_published();
     Ok(())
-}
-
-/// The AMQP properties of a status message: JSON, tagged with our status
-/// type so that our own consumer drops it unparsed, and the component's
-/// four headers. Built per attempt (not built once and cloned per attempt).
-fn status_properties(headers: &Headers) -> BasicProperties {
-    BasicProperties::default()
-        .with_content_type("application/json".into())
-        .with_content_encoding("utf-8".into())
-        .with_type(STATUS_MESSAGE_TYPE.into())
-        .with_app_id("villas-controller".into())
-        .with_headers(field_table(headers))
-}
-
-/// A component's headers as an AMQP field table (strings).
-fn field_table(headers: &Headers) -> FieldTable {
-    let mut table = FieldTable::default();
-    for (name, value) in headers.iter() {
-        table.insert(name.into(), AMQPValue::LongString(LongString::from(value)));
-    }
-    table
 }

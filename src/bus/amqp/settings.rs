@@ -3,10 +3,11 @@
 //! the broker is ([`BrokerEndpoint`], all a client command needs) and what
 //! the daemon's AMQP transport needs besides ([`AmqpSettings`]).
 
-use crate::bus::connect::TlsFiles;
 use serde::Deserialize;
 use std::time::Duration;
 use villas_actors::invalid::{positive_seconds, InvalidSetting};
+pub use villas_client::redact_url;
+use villas_client::TlsFiles;
 
 /// `[broker]` as written in the configuration file.
 #[derive(Debug, Default, Deserialize)]
@@ -106,7 +107,7 @@ impl BrokerSection {
         }
         let queue_expires = positive_seconds("broker.queue_expires", raw.queue_expires, 60.0)?;
         let reconnect_max = positive_seconds("broker.reconnect_max", raw.reconnect_max, 5.0)?;
-        let tls = crate::bus::connect::checked(raw.tls, &url)
+        let tls = villas_client::connect::checked(raw.tls, &url)
             .map_err(|(key, message)| InvalidSetting::new(key, message))?;
         Ok(Some(BrokerSection {
             endpoint: BrokerEndpoint {
@@ -144,32 +145,9 @@ fn with_heartbeat(url: &str, heartbeat: u16) -> String {
     format!("{url}{separator}heartbeat={heartbeat}")
 }
 
-/// The URI with its password replaced, for logs.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn password_is_redacted() {
-        assert_eq!(
-            redact_url("amqp://villas:secret@host:5672/%2F"),
-            "amqp://villas:***@host:5672/%2F"
-        );
-        assert_eq!(redact_url("amqp://host"), "amqp://host");
-    }
 
     #[test]
     fn heartbeat_is_added_once() {
