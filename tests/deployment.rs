@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 /// A datagram socket standing in for systemd's notify socket.
 struct NotifySocket {
     _dir: tempfile::TempDir,
+    /// What `NOTIFY_SOCKET` says: a path, or `@name` for an abstract socket.
     path: PathBuf,
     socket: UnixDatagram,
 }
@@ -34,6 +35,19 @@ impl NotifySocket {
         NotifySocket {
             _dir: dir,
             path,
+            socket,
+        }
+    }
+
+    /// An abstract socket (`NOTIFY_SOCKET=@name`), as container managers use.
+    fn new_abstract() -> NotifySocket {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("villas-test-notify-{}", new_uuid());
+        let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let socket = UnixDatagram::bind_addr(&address).unwrap();
+        NotifySocket {
+            _dir: tempfile::tempdir().unwrap(),
+            path: PathBuf::from(format!("@{name}")),
             socket,
         }
     }
@@ -94,6 +108,27 @@ fn check_config(text: &str, env: &[(&str, &str)]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Readiness reaches an abstract `NOTIFY_SOCKET` too (`@name`), which the
+/// `sd-notify` crate alone does not speak to.
+#[tokio::test]
+async fn ready_reaches_an_abstract_notify_socket() {
+    let notify = NotifySocket::new_abstract();
+    let exchange = test_exchange();
+    let uuid = new_uuid();
+    let mut daemon = Daemon::start_with(
+        &config_with_api(&exchange, &uuid),
+        &[("NOTIFY_SOCKET", notify.path.to_str().unwrap())],
+    );
+    let messages = notify.until("READY=1");
+    assert!(
+        messages.last().unwrap().contains("STATUS=running"),
+        "{messages:?}"
+    );
+    daemon.signal("TERM");
+    notify.until("STOPPING=1");
+    assert_eq!(daemon.wait_exit(), Some(0));
 }
 
 #[tokio::test]
