@@ -85,23 +85,11 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
 
 /// Completes on the first SIGINT or SIGTERM; a second one exits at once.
 async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
+    let Some(mut signals) = crate::signals::stopped().await else {
+        return;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
-    }
     actix::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
-        }
+        signals.next().await;
         eprintln!("villas-controller: second signal: exiting now");
         Exit::Interrupted.now();
     });

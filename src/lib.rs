@@ -50,6 +50,7 @@ pub mod entry;
 mod exit;
 mod notify;
 pub mod settings;
+mod signals;
 mod telemetry;
 
 pub use builtin_kinds::builtin_kinds;

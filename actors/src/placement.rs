@@ -328,12 +328,12 @@ pub fn arrange(daemon_uuid: &str, entries: Vec<Entry>) -> Result<Placement, Plac
 /// The root manager when the configuration has no entry for it, as the
 /// reference makes it: `Generic Manager`, located at the host's name.
 fn default_root(uuid: &str) -> Result<ComponentSpec, villas_sdk::SpecError> {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = villas_sdk::protocol::hostname();
     let mut properties = Map::new();
     properties.insert("category".into(), "manager".into());
     properties.insert("type".into(), "generic".into());
     properties.insert("name".into(), "Generic Manager".into());
-    properties.insert("location".into(), Value::String(host.trim().to_owned()));
+    properties.insert("location".into(), Value::String(host));
     properties.insert("uuid".into(), uuid.into());
     ComponentSpec::from_properties(properties)
 }

@@ -34,7 +34,7 @@ pub async fn run(args: MonitorArgs, target: &Target) -> Result<(), ClientError> 
     let session = Session::open(target).await?;
     let result = tokio::select! {
         result = watch(&session, &args) => result,
-        () = interrupted() => Ok(()),
+        _ = crate::signals::stopped() => Ok(()),
     };
     session.close().await;
     result
@@ -74,21 +74,6 @@ async fn watch(session: &Session, args: &MonitorArgs) -> Result<(), ClientError>
                 print_line(&text)?;
             }
         }
-    }
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn interrupted() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
     }
 }
 

@@ -293,10 +293,10 @@ fn in_file(file: &str) -> impl Fn(InvalidSetting) -> SettingsError + '_ {
 
 /// A uuid derived from the host name, stable across restarts.
 fn default_uuid() -> uuid::Uuid {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = villas_sdk::protocol::hostname();
     uuid::Uuid::new_v5(
         &uuid::Uuid::NAMESPACE_DNS,
-        format!("villas-controller.{}", host.trim()).as_bytes(),
+        format!("villas-controller.{host}").as_bytes(),
     )
 }
 

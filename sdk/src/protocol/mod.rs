@@ -12,4 +12,4 @@ pub use action::{parse_body, Action, ActionError, ActionKind, Body};
 pub use error::{ErrorCode, ErrorInfo};
 pub use headers::{Headers, Identity, HEADER_NAMES};
 pub use state::State;
-pub use status::{unix_now, HostInfo, StatusBody, StatusMessage, StatusView};
+pub use status::{hostname, unix_now, HostInfo, StatusBody, StatusMessage, StatusView};

@@ -20,6 +20,14 @@ pub struct HostInfo {
     pub kernel: Box<RawValue>,
 }
 
+/// The host's name, as the kernel has it (`/proc/sys/kernel/hostname`);
+/// empty where it cannot be read.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|text| text.trim().to_owned())
+        .unwrap_or_default()
+}
+
 impl HostInfo {
     /// Reads the host's name and kernel from `/proc` (empty strings where
     /// they cannot be read).
@@ -29,7 +37,7 @@ impl HostInfo {
                 .map(|text| text.trim().to_owned())
                 .unwrap_or_default()
         };
-        let host = read("hostname");
+        let host = hostname();
         let kernel = serde_json::json!({
             "sysname": if read("ostype").is_empty() { std::env::consts::OS.to_owned() } else { read("ostype") },
             "nodename": host,
