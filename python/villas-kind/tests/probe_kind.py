@@ -41,16 +41,20 @@ class Probe(Component):
         self.tick: TimerId | None = None
         self.cancelled: list[bool] = []
         self.never = asyncio.Event()
+        #: Kept to misuse it once removed (the SDK must send nothing then).
+        self.ctx: Context | None = None
         #: What the fields say besides the counters (a test sets it).
         self.extra: JsonObject = {}
 
     def start(self, ctx: Context, action: Action) -> Outcome:
+        self.ctx = ctx
         self.starts += 1
         mode = action.parameters.get("mode", "now")
         if mode == "now":
             ctx.transition(State.RUNNING)
         elif mode == "later":
-            ctx.schedule(float(action.parameters["after"]), "running")
+            token = str(action.parameters.get("token", "running"))
+            ctx.schedule(float(action.parameters["after"]), token)
         elif mode == "tick":
             self.tick = ctx.schedule(float(action.parameters["period"]), "tick")
             ctx.transition(State.RUNNING)
@@ -115,7 +119,7 @@ class Probe(Component):
 
     def on_timer(self, ctx: Context, token: str) -> None:
         self.fired.append(token)
-        if token == "running":
+        if token.startswith("running"):
             ctx.transition(State.RUNNING)
         elif token == "tick":
             self.tick = ctx.schedule(0.01, "tick")
@@ -139,6 +143,8 @@ class Probe(Component):
     def on_remove(self) -> None:
         if self.spec.data_dir is not None:
             (self.spec.data_dir / "removed").write_text("removed\n")
+        if self.ctx is not None:
+            self.ctx.fail("failed while being removed")  # must not reach the daemon
 
 
 class ProbeKind(Kind):

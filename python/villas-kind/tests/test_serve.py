@@ -193,14 +193,14 @@ def test_ticks_until_stop_cancels_the_timer(probe: KindProcess) -> None:
 
 def test_reset_cancels_timers(probe: KindProcess) -> None:
     uuid = probe.build("simulator", "probe")
-    assert probe.act(uuid, "start", {"mode": "later", "after": 0.05})["ok"]
+    assert probe.act(uuid, "start", {"mode": "later", "after": 0.05, "token": "running-before"})["ok"]
     assert probe.act(uuid, "reset")["ok"]
     assert probe.wait_state(uuid, "idle") == ["idle"]
     # A timer scheduled after the reset, due after the cancelled one: once it
     # fired, the cancelled one would have.
-    assert probe.act(uuid, "start", {"mode": "later", "after": 0.1})["ok"]
+    assert probe.act(uuid, "start", {"mode": "later", "after": 0.1, "token": "running-after"})["ok"]
     assert probe.wait_state(uuid, "running") == ["running"]
-    assert probe.fields(uuid)["fired"] == ["running"]
+    assert probe.fields(uuid)["fired"] == ["running-after"]
 
 
 def test_a_failure_from_a_timer(probe: KindProcess) -> None:
@@ -240,6 +240,15 @@ def test_fields_are_sent_before_the_publication_they_belong_to(probe: KindProces
         probe.expect(lambda e: e.get("event") == "publish", "a publication")
         # Every tick changes a field: the daemon had the new one before it published.
         assert len(probe.fields(uuid)["fired"]) == tick
+
+
+def test_unchanged_fields_are_not_sent_again(probe: KindProcess) -> None:
+    uuid = probe.build("simulator", "probe")
+    assert probe.act(uuid, "start", {"mode": "now"})["ok"]
+    assert probe.wait_state(uuid, "running") == ["running"]
+    probe.events.clear()
+    assert probe.act(uuid, "pause")["ok"]
+    assert probe.events == [{"event": "transition", "instance": uuid, "state": "paused"}]
 
 
 def test_fields_that_are_not_json_are_logged_not_sent(probe: KindProcess) -> None:
@@ -369,8 +378,7 @@ def test_remove_releases_and_forgets_the_instance(probe: KindProcess, tmp_path: 
     assert (tmp_path / "removed").exists()
     assert probe.act(uuid, "stop")["error"]["code"] == 8
     assert probe.remove(uuid)["error"]["code"] == 8
-    # Nothing more is sent for it: the next message is the answer to ping.
-    probe.events.clear()
+    # Nothing is sent for it once removed: its on_remove tried to fail it.
     assert probe.request("ping")["ok"]
-    late = [e for e in probe.events if e.get("instance") == uuid]
-    assert late == [], json.dumps(late)
+    failures = [e for e in probe.events if e.get("event") == "fail"]
+    assert failures == [], json.dumps(failures)

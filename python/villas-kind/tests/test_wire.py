@@ -10,6 +10,7 @@ import pytest
 
 from villas_kind import State
 from villas_kind.wire import (
+    MAX_LINE,
     TOO_LONG,
     Act,
     Build,
@@ -72,6 +73,17 @@ def test_writer_refuses_what_is_not_json() -> None:
     assert os.read(read_end, 100) == b'{"ok":true}\n', "nothing half-written before"
     os.close(read_end)
     os.close(write_end)
+
+
+def test_writer_refuses_a_line_the_daemon_would_refuse(tmp_path: Path) -> None:
+    out = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT)  # a file: a write never blocks
+    writer = LineWriter(out)
+    assert not writer.send({"fields": {"x": "y" * MAX_LINE}})
+    assert writer.send({"fields": {"x": "y" * (MAX_LINE - 20)}}), "up to the limit is fine"
+    assert writer.send({"ok": True})
+    os.close(out)
+    lines = (tmp_path / "out").read_bytes().splitlines()
+    assert [len(line) for line in lines] == [MAX_LINE - 1, 11]
 
 
 def test_encode_is_compact_utf8() -> None:

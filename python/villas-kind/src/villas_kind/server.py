@@ -54,6 +54,8 @@ def check_kinds(kinds: Iterable[Kind]) -> dict[tuple[str, str], Kind]:
         if not (isinstance(component, type) and issubclass(component, Component)):
             raise ValueError(f"{what}.component must be a Component subclass, not {component!r}")
         served = set(kind.actions())
+        if not served <= set(ACTIONS):
+            raise ValueError(f"{what}.actions() lists {sorted(served - set(ACTIONS))}, which are no actions a kind carries out")
         for action, schema in kind.schemas().items():
             if action not in served:
                 raise ValueError(f"{what} has a schema for {action!r}, which {component.__name__} does not carry out")
@@ -284,7 +286,7 @@ class Server:
             self._reply(request.id, _unknown_instance(request.instance))
             return
         name = request.action.name
-        if name != "reset" and name not in type(instance.component).actions():
+        if name != "reset" and name not in instance.kind.actions():
             known = name in ACTIONS or name == "ping"
             self._reply(
                 request.id,
@@ -295,8 +297,6 @@ class Server:
                 ),
             )
             return
-        if name == "reset":
-            instance.release()  # at once, not once the component is free
         self._work(request.id, instance.act(request.state, request.action))
 
     def _remove(self, request: wire.Remove) -> None:
@@ -304,7 +304,6 @@ class Server:
         if instance is None:
             self._reply(request.id, _unknown_instance(request.instance))
             return
-        instance.release()
 
         async def remove() -> None:
             async with instance.lock:
@@ -355,9 +354,13 @@ class Server:
         else:
             sent = self._writer.send({"reply": request_id, "ok": False, "error": error})
         if not sent and not self._writer.closed:
-            # What the kind put in it is not JSON: the request still gets its one answer.
+            # What the kind put in it cannot be sent: the request still gets its one answer.
             self._writer.send(
-                {"reply": request_id, "ok": False, "error": _error("the answer was not JSON", ErrorCode.CRASHED)}
+                {
+                    "reply": request_id,
+                    "ok": False,
+                    "error": _error("the answer could not be sent (not JSON, or too long)", ErrorCode.CRASHED),
+                }
             )
 
     def _work(self, request_id: int, work: Awaitable[JsonObject | None]) -> None:

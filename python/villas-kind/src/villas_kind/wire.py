@@ -101,12 +101,16 @@ class LineWriter:
         self.closed = False
 
     def send(self, message: JsonObject) -> bool:
-        """Writes ``message`` as one line; ``False`` if it is not JSON (logged)
+        """Writes ``message`` as one line; ``False`` if it cannot be sent (not
+        JSON, or over :data:`MAX_LINE`, which the daemon would refuse: logged)
         or the other end is gone."""
         try:
             line = encode(message) + b"\n"
         except (TypeError, ValueError) as error:
             log.error("cannot send %s: not JSON (%s)", _describe(message), error)
+            return False
+        if len(line) > MAX_LINE + 1:
+            log.error("cannot send %s: %d bytes, over the limit of %d", _describe(message), len(line) - 1, MAX_LINE)
             return False
         return self.write(line)
 
@@ -251,8 +255,12 @@ class _Fields:
         value: int = self.get(key, "an integer >= 0", _is_id)
         return value
 
-    def obj(self, key: str, optional: bool = False) -> JsonObject | None:
-        value: JsonObject | None = self.get(key, "an object", lambda v: isinstance(v, dict), optional)
+    def obj(self, key: str) -> JsonObject:
+        value: JsonObject = self.get(key, "an object", lambda v: isinstance(v, dict))
+        return value
+
+    def optional_obj(self, key: str) -> JsonObject | None:
+        value: JsonObject | None = self.get(key, "an object", lambda v: isinstance(v, dict), optional=True)
         return value
 
     def only(self, *allowed: str) -> None:
@@ -298,7 +306,7 @@ def decode(line: bytes) -> Message:
         return Reply(
             fields.integer("reply"),
             fields.get("ok", "a boolean", lambda v: isinstance(v, bool)),
-            fields.obj("error", optional=True),
+            fields.optional_obj("error"),
         )
     request_id = body.get("id") if _is_id(body.get("id")) else None
     op = body.get("op")
@@ -320,7 +328,6 @@ def _build(fields: _Fields) -> Build:
     fields.only("op", "id", "instance", "category", "type", "properties", "data_dir")
     data_dir: str | None = fields.get("data_dir", "a string or null", lambda v: isinstance(v, str), optional=True)
     properties = fields.obj("properties")
-    assert properties is not None
     return Build(
         fields.integer("id"),
         fields.string("instance"),
@@ -339,7 +346,6 @@ def _act(fields: _Fields) -> Act:
     except ValueError:
         raise fields.refuse(f"unknown state {state!r}") from None
     body = fields.obj("action")
-    assert body is not None
     action = _Fields(body, "act: action", fields.request_id)
     action.only("action", "parameters", "model", "results")
     return Act(
@@ -348,7 +354,7 @@ def _act(fields: _Fields) -> Act:
         parsed,
         Action(
             action.string("action"),
-            action.obj("parameters", optional=True) or {},
+            action.optional_obj("parameters") or {},
             body.get("model"),
             body.get("results"),
         ),
