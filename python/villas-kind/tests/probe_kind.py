@@ -68,6 +68,7 @@ class Probe(Component):
         elif mode == "refuse":
             raise KindError("no start today", 5, parameter="mode")
         elif mode == "crash":
+            ctx.schedule(0.02, "fail")  # never fires: a crash cancels the instance's timers
             raise RuntimeError("probe crashed")
         elif mode == "fail_later":
             ctx.schedule(0.01, "fail")

@@ -129,18 +129,26 @@ def test_a_forbidden_transition_is_refused_and_the_state_kept(probe: KindProcess
     uuid = probe.build("simulator", "probe")
     answer = probe.act(uuid, "start", {"mode": "bad_transition"})
     assert answer["error"] == {"message": "cannot go from starting to paused", "code": 4, "from": "starting", "to": "paused"}
-    assert not [e for e in probe.events if e.get("event") == "transition"], "nothing was reported"
+    assert not [e for e in probe.history if e.get("event") == "transition"], "nothing was reported"
 
 
-def test_a_crash_answers_code_9_and_reset_rebuilds(probe: KindProcess) -> None:
-    uuid = probe.build("simulator", "probe")
+def test_a_crash_answers_code_9_stops_its_timers_and_reset_rebuilds(probe: KindProcess, tmp_path: Path) -> None:
+    uuid = probe.build("simulator", "probe", data_dir=str(tmp_path))
     answer = probe.act(uuid, "start", {"mode": "crash"})
     assert answer["error"]["code"] == 9
     assert answer["error"]["message"] == "RuntimeError: probe crashed"
     assert "Traceback" in probe.wait_for_log("Traceback")
+    # Another instance's timer, due after the crashed one's: once it fired,
+    # the crashed one's would have (it would have failed the instance).
+    other = probe.build("simulator", "probe")
+    assert probe.act(other, "start", {"mode": "later", "after": 0.1})["ok"]
+    probe.wait_state(other, "running")
+    assert [e for e in probe.history if e.get("event") == "fail"] == []
     assert probe.act(uuid, "reset")["ok"]
     assert probe.wait_state(uuid, "idle") == ["idle"]
     assert probe.fields(uuid)["builds"] == 2, "reset rebuilt the instance"
+    assert (tmp_path / "removed").exists(), "the crashed component released what it ran"
+    assert [e for e in probe.history if e.get("event") == "fail"] == [], "silently"
     assert probe.act(uuid, "start", {"mode": "now"})["ok"]
     assert probe.wait_state(uuid, "running") == ["running"]
 
@@ -150,7 +158,7 @@ def test_an_async_handler_with_blocking_work_is_answered_once_done(probe: KindPr
     answer = probe.act(uuid, "start", {"mode": "async"})
     assert answer["ok"]
     # Its transition came before its answer.
-    assert [e["state"] for e in probe.events if e.get("event") == "transition"] == ["running"]
+    assert [e["state"] for e in probe.history if e.get("event") == "transition"] == ["running"]
     assert probe.fields(uuid)["blocking"] == 6
 
 
@@ -380,5 +388,5 @@ def test_remove_releases_and_forgets_the_instance(probe: KindProcess, tmp_path: 
     assert probe.remove(uuid)["error"]["code"] == 8
     # Nothing is sent for it once removed: its on_remove tried to fail it.
     assert probe.request("ping")["ok"]
-    failures = [e for e in probe.events if e.get("event") == "fail"]
+    failures = [e for e in probe.history if e.get("event") == "fail"]
     assert failures == [], json.dumps(failures)

@@ -87,6 +87,8 @@ class Instance:
         self.poisoned = False
         #: Removed: nothing more is sent for it and nothing more runs.
         self.removed = False
+        #: A crashed component is being discarded: what it does is ignored.
+        self._discarding = False
         #: The status fields last sent (encoded), to send only changes.
         self._fields_sent: bytes | None = None
         self._timer_ids = itertools.count(1)
@@ -111,7 +113,7 @@ class Instance:
             raise
         except Exception as bug:
             log.exception("%s of %s raised", what, self.spec.uuid)
-            self.poisoned = True
+            self._crashed()
             error = crashed(bug)
         self.sync_fields()
         return error
@@ -124,6 +126,7 @@ class Instance:
             if action.name == "reset":
                 self.release()
                 if self.poisoned:
+                    self._discard_component()
                     try:
                         self.component = build(self.kind, self.spec)
                     except KindError as refused:
@@ -142,14 +145,16 @@ class Instance:
             return error
 
     def release(self) -> None:
-        """Cancels every timer and task (a reset, the removal)."""
+        """Cancels every timer and task (a reset, the removal, a crash)."""
         self.generation += 1
         for handle in self.timers.values():
             handle.cancel()
         self.timers.clear()
         tasks, self.tasks = self.tasks, set()
+        current = asyncio.current_task()
         for task in tasks:
-            task.cancel()
+            if task is not current:
+                task.cancel()
 
     def remove(self) -> None:
         """Releases everything and lets the component release what it runs."""
@@ -244,9 +249,27 @@ class Instance:
     # -- internals ---------------------------------------------------------
 
     def _stale(self, what: str) -> bool:
-        if self.removed:
+        stale = self.removed or self._discarding
+        if stale:
             log.debug("%s of removed instance %s ignored", what, self.spec.uuid)
-        return self.removed
+        return stale
+
+    def _crashed(self) -> None:
+        """The component raised what it did not handle: nothing more of it runs
+        (as the Rust driver does after a panic) and the next reset rebuilds it."""
+        self.poisoned = True
+        self.release()
+
+    def _discard_component(self) -> None:
+        """Lets the crashed component release what it runs before it is
+        replaced; what it does through the context meanwhile is ignored."""
+        self._discarding = True
+        try:
+            self.component.on_remove()
+        except Exception:
+            log.exception("on_remove of the crashed %s raised", self.spec.uuid)
+        finally:
+            self._discarding = False
 
     async def _manager_request(self, body: JsonObject) -> None:
         await self._request({**body, "instance": self.spec.uuid})
@@ -286,7 +309,7 @@ class Instance:
                 error: JsonObject | None = failure.to_json()
             elif failure is not None:
                 log.error("a task of %s raised", self.spec.uuid, exc_info=failure)
-                self.poisoned = True
+                self._crashed()
                 error = crashed(failure)
             else:
                 output = future.result()

@@ -63,6 +63,8 @@ class KindProcess:
         self._inbox: queue.Queue[JsonObject | bytes | None] = queue.Queue()
         #: Events and kind requests read but not yet taken by :meth:`next_event`.
         self.events: list[JsonObject] = []
+        #: Every event and kind request read so far, taken or not.
+        self.history: list[JsonObject] = []
         #: Replies read but not yet taken by :meth:`reply`.
         self._replies: dict[int, JsonObject] = {}
         #: What the daemon would know of each instance: its last state and fields.
@@ -286,6 +288,7 @@ class KindProcess:
             self._replies[item["reply"]] = item
             return
         self.events.append(item)
+        self.history.append(item)
         instance = item.get("instance")
         if isinstance(instance, str):
             if item.get("event") == "transition":
