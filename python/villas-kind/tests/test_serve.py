@@ -350,6 +350,10 @@ def test_a_flood_of_bad_lines_is_logged_in_moderation(probe: KindProcess) -> Non
 # -- the end -----------------------------------------------------------------
 
 
+def test_stop_is_honoured_before_the_handshake(kind: KindProcess) -> None:
+    assert kind.stop() == 0
+
+
 def test_stop_releases_every_instance_and_exits_0(probe: KindProcess, tmp_path: Path) -> None:
     uuid = probe.build("simulator", "probe", data_dir=str(tmp_path))
     assert probe.act(uuid, "start", {"mode": "tick", "period": 0.01})["ok"]

@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
@@ -183,6 +183,8 @@ class Server:
             self._on_reply(message)
         elif isinstance(message, wire.Hello):
             self._hello(message)
+        elif isinstance(message, wire.Stop):
+            self._stop(message)  # honoured even before the handshake: the daemon can always stop a kind
         elif not self._greeted:
             self._bad(f"{type(message).__name__.lower()} before the handshake")
             self._reply(message.id, _error("the handshake (hello) comes first", ErrorCode.MALFORMED_MESSAGE))
@@ -194,8 +196,6 @@ class Server:
             self._remove(message)
         elif isinstance(message, wire.Ping):
             self._reply(message.id)
-        elif isinstance(message, wire.Stop):
-            self._stop(message)
 
     def _bad(self, problem: str) -> None:
         self.protocol_errors += 1
@@ -297,7 +297,7 @@ class Server:
                 ),
             )
             return
-        self._work(request.id, instance.act(request.state, request.action))
+        self._work(request.id, lambda: instance.act(request.state, request.action))
 
     def _remove(self, request: wire.Remove) -> None:
         instance = self._instances.pop(request.instance, None)
@@ -309,7 +309,7 @@ class Server:
             async with instance.lock:
                 instance.remove()
 
-        self._work(request.id, remove())
+        self._work(request.id, remove)
 
     def _stop(self, request: wire.Stop) -> None:
         log.info("stop: releasing %d instance(s)", len(self._instances))
@@ -363,12 +363,12 @@ class Server:
                 }
             )
 
-    def _work(self, request_id: int, work: Awaitable[JsonObject | None]) -> None:
+    def _work(self, request_id: int, work: Callable[[], Awaitable[JsonObject | None]]) -> None:
         """Carries out a request beside the loop and answers it when done."""
 
         async def answer() -> None:
             try:
-                error = await work
+                error = await work()
             except asyncio.CancelledError:
                 raise
             except Exception as bug:
