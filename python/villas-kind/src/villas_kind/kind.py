@@ -88,8 +88,9 @@ class Component:
 
     Raising :class:`KindError` from an action refuses it: the daemon puts the
     component in ``error`` with that error object. Any other exception does
-    too, with code 9 (``crashed``), and the next ``reset`` rebuilds the
-    instance through :meth:`Kind.build`.
+    too, with code 9 (``crashed``): the instance's timers and tasks are
+    cancelled, and the next ``reset`` calls the crashed component's
+    :meth:`on_remove` and rebuilds the instance through :meth:`Kind.build`.
     """
 
     @classmethod
