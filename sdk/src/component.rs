@@ -58,6 +58,14 @@ pub trait Component: Send + 'static {
     /// [`ErrorCode::Unsupported`] before the state changes.
     fn actions(&self) -> &[ActionKind];
 
+    /// Why an action it does not carry out is refused, if it has more to
+    /// say than "not supported" (a stand-in for equipment whose vendor API
+    /// is unavailable, say). Still code [`ErrorCode::Unsupported`],
+    /// still before the state changes. The default: nothing to add.
+    fn unsupported(&self, _action: ActionKind) -> Option<String> {
+        None
+    }
+
     /// Checks an action before the state changes (after its parameters
     /// passed the schema): an error refuses it and the state is kept, as
     /// for an action the component does not support. What it returns is

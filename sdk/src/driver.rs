@@ -270,10 +270,12 @@ impl Driver {
             return self.refuse(
                 ErrorInfo::new(
                     ErrorCode::Unsupported,
-                    format!(
-                        "a {} {} does not support {kind}",
-                        self.spec.identity.type_name, self.spec.identity.category
-                    ),
+                    self.component.unsupported(kind).unwrap_or_else(|| {
+                        format!(
+                            "a {} {} does not support {kind}",
+                            self.spec.identity.type_name, self.spec.identity.category
+                        )
+                    }),
                 )
                 .with("action", kind.as_str()),
                 effects,

@@ -90,6 +90,10 @@ impl<C: TypedComponent> Component for Instance<C> {
         self.actions.kinds()
     }
 
+    fn unsupported(&self, action: ActionKind) -> Option<String> {
+        self.component.unsupported(action)
+    }
+
     fn admit(&self, _spec: &ComponentSpec, action: &Action) -> Result<Admitted, ErrorInfo> {
         self.actions.admit(&self.component, action)
     }

@@ -174,6 +174,13 @@ pub trait TypedComponent: Send + Sized + 'static {
     /// Others are refused before the state changes.
     fn actions(actions: &mut Actions<Self>);
 
+    /// Why an action it did not register is refused, if it has more to
+    /// say than "not supported" (still refused before the state changes,
+    /// code `unsupported-action`). The default: nothing to add.
+    fn unsupported(&self, _action: crate::ActionKind) -> Option<String> {
+        None
+    }
+
     /// `reset`: called in state `resetting` after every pending timer was
     /// cancelled; release what runs and report `idle`. The default reports
     /// `idle` at once.
