@@ -10,6 +10,7 @@
 //! | `generic-manager` | `manager/generic`   | `villas-kind-generic-manager` |
 //! | `rtlab`           | `simulator/rtlab`   | `villas-kind-rtlab`           |
 //! | `rscad`           | `simulator/rscad`   | `villas-kind-rscad`           |
+//! | `dpsim`           | `simulator/dpsim`   | `villas-kind-dpsim`           |
 
 use std::sync::Arc;
 use villas_sdk::Kind;
@@ -18,7 +19,8 @@ use villas_sdk::Kind;
     feature = "generic",
     feature = "generic-manager",
     feature = "rtlab",
-    feature = "rscad"
+    feature = "rscad",
+    feature = "dpsim"
 ))]
 use villas_sdk::TypedKind;
 
@@ -35,5 +37,7 @@ pub fn builtin_kinds() -> Vec<Arc<dyn Kind>> {
         villas_kind_rtlab::RtlabKind.into_kind(),
         #[cfg(feature = "rscad")]
         villas_kind_rscad::RscadKind.into_kind(),
+        #[cfg(feature = "dpsim")]
+        villas_kind_dpsim::DpsimKind.into_kind(),
     ]
 }

@@ -18,6 +18,8 @@
 //! - `testing` (cargo feature `testing`): a harness that runs a kind
 //!   under the driver on a virtual clock, and a fake manager.
 //! - [`spec`], [`schema`]: component definitions and compiled JSON schemas.
+//! - `transfer` (cargo feature `transfer`): model download and results
+//!   upload over HTTP(S) for kinds that run simulations.
 
 pub mod component;
 pub mod driver;
@@ -27,6 +29,8 @@ pub mod spec;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+#[cfg(feature = "transfer")]
+pub mod transfer;
 pub mod typed;
 
 pub use component::{Admitted, Component, Context, Effect, Kind, ManagerOps, Task, TaskOutput};

@@ -43,7 +43,9 @@
 //! URL); any other exit -> `error` with `return_code` or the signal name.
 
 mod process;
-pub mod transfer;
+/// Model download and results upload (shared with other kinds through the
+/// SDK).
+pub use villas_sdk::transfer;
 
 use process::{LiveGroups, Spawned};
 use regex::Regex;

@@ -1,5 +1,6 @@
-//! Model download before a `generic` run and results upload after it, over
-//! HTTP(S): `model` is `{"type": "url" | "url-list", "url": <url or list>,
+//! Model download before a simulator's run and results upload after it,
+//! over HTTP(S), for kinds that run simulations (cargo feature `transfer`;
+//! `simulator/generic` and `simulator/dpsim` use it): `model` is `{"type": "url" | "url-list", "url": <url or list>,
 //! "token": ...}` (a zip archive is unpacked), `results` is `{"url": ...,
 //! "token": ...}` (the run directory is zipped and sent with PUT, as the
 //! reference does). A token goes in `Authorization: Bearer`.
