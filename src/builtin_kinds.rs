@@ -8,10 +8,18 @@
 //! | `dummy`           | `simulator/dummy`   | `villas-kind-dummy`           |
 //! | `generic`         | `simulator/generic` | `villas-kind-generic`         |
 //! | `generic-manager` | `manager/generic`   | `villas-kind-generic-manager` |
+//! | `villas-node-manager` | `manager/villas-node` | `villas-kind-villas-node-manager` |
+//! | `villas-node-gateway` | `gateway/villas-node` | `villas-kind-villas-node-gateway` |
 
 use std::sync::Arc;
 use villas_sdk::Kind;
-#[cfg(any(feature = "dummy", feature = "generic", feature = "generic-manager"))]
+#[cfg(any(
+    feature = "dummy",
+    feature = "generic",
+    feature = "generic-manager",
+    feature = "villas-node-manager",
+    feature = "villas-node-gateway"
+))]
 use villas_sdk::TypedKind;
 
 /// Every built-in kind compiled into this build.
@@ -23,5 +31,9 @@ pub fn builtin_kinds() -> Vec<Arc<dyn Kind>> {
         villas_kind_generic_manager::GenericManagerKind.into_kind(),
         #[cfg(feature = "generic")]
         villas_kind_generic::GenericKind::default().into_kind(),
+        #[cfg(feature = "villas-node-manager")]
+        villas_kind_villas_node_manager::VillasNodeManagerKind.into_kind(),
+        #[cfg(feature = "villas-node-gateway")]
+        villas_kind_villas_node_gateway::VillasNodeGatewayKind.into_kind(),
     ]
 }
