@@ -10,6 +10,8 @@
 //! | `generic-manager` | `manager/generic`   | `villas-kind-generic-manager` |
 //! | `villas-node-manager` | `manager/villas-node` | `villas-kind-villas-node-manager` |
 //! | `villas-node-gateway` | `gateway/villas-node` | `villas-kind-villas-node-gateway` |
+//! | `villas-relay-manager` | `manager/villas-relay` | `villas-kind-villas-relay-manager` |
+//! | `villas-relay-gateway` | `gateway/villas-relay` | `villas-kind-villas-relay-gateway` |
 
 use std::sync::Arc;
 use villas_sdk::Kind;
@@ -18,7 +20,9 @@ use villas_sdk::Kind;
     feature = "generic",
     feature = "generic-manager",
     feature = "villas-node-manager",
-    feature = "villas-node-gateway"
+    feature = "villas-node-gateway",
+    feature = "villas-relay-manager",
+    feature = "villas-relay-gateway"
 ))]
 use villas_sdk::TypedKind;
 
@@ -35,5 +39,9 @@ pub fn builtin_kinds() -> Vec<Arc<dyn Kind>> {
         villas_kind_villas_node_manager::VillasNodeManagerKind.into_kind(),
         #[cfg(feature = "villas-node-gateway")]
         villas_kind_villas_node_gateway::VillasNodeGatewayKind.into_kind(),
+        #[cfg(feature = "villas-relay-manager")]
+        villas_kind_villas_relay_manager::VillasRelayManagerKind.into_kind(),
+        #[cfg(feature = "villas-relay-gateway")]
+        villas_kind_villas_relay_gateway::VillasRelayGatewayKind.into_kind(),
     ]
 }
