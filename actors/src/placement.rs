@@ -113,10 +113,20 @@ impl Placement {
 /// (which must accept it), its supervision settings.
 fn check_entry(
     index: usize,
-    properties: Map<String, Value>,
+    mut properties: Map<String, Value>,
     kinds: &KindRegistry,
 ) -> Result<Entry, InvalidSetting> {
     let key = |field: &str| format!("components[{index}]{field}");
+    // The reference's older name for managers, still in its
+    // `etc/config_villas.yaml` (`category: controller`, type
+    // `villas-node` / `villas-relay`).
+    if properties.get("category").and_then(Value::as_str) == Some("controller") {
+        tracing::warn!(
+            index,
+            "components[{index}].category `controller` is read as `manager`"
+        );
+        properties.insert("category".into(), "manager".into());
+    }
     let manager = match properties.get("manager") {
         None | Some(Value::Null) => None,
         Some(Value::String(m)) => Some(
