@@ -18,17 +18,23 @@
 //! | `running` | VILLASnode answers |
 //! | `error` (code 12) | VILLASnode unreachable, stalled past `timeout`, or answering with an error |
 //! | `resetting` | `reset`: `POST /api/v2/restart` in progress |
+//!
+//! With `config` or `config_filename` the manager owns a VILLASnode child
+//! (`process`): `start` runs it, `pause`/`resume` are SIGSTOP/SIGCONT,
+//! `stop` SIGTERM; `autostart` starts it with the manager.
 
 mod api;
+mod process;
 
 use api::{Api, ApiError, Snapshot};
+use process::{ConfigSource, ProcessSpec, Running};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::time::Duration;
-use villas_sdk::typed::{Actions, Ctx, TypedComponent, TypedKind};
-use villas_sdk::{ComponentSpec, ErrorCode, ErrorInfo, State};
+use villas_sdk::typed::{Actions, Ctx, NoParameters, TypedComponent, TypedKind};
+use villas_sdk::{Action, ComponentSpec, ErrorCode, ErrorInfo, State};
 
 /// The `manager`/`villas-node` kind.
 #[derive(Debug, Default, Clone, Copy)]
@@ -152,7 +158,32 @@ impl TypedKind for VillasNodeManagerKind {
             .api_url_external
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| api_url.clone());
+        let source = match (config, properties.config_filename) {
+            (Some(config), _) => Some(ConfigSource::Inline(config)),
+            (None, Some(file)) => Some(ConfigSource::File(file.into())),
+            (None, None) => None,
+        };
+        if properties.autostart && source.is_none() {
+            return Err(invalid(
+                "autostart",
+                "autostart needs config or config_filename".into(),
+            ));
+        }
+        let data_dir = spec.data_dir().map(std::path::Path::to_owned);
+        let process = source.map(|config| ProcessSpec {
+            executable: properties.executable,
+            config,
+            log: properties
+                .log_filename
+                .map(Into::into)
+                .or_else(|| data_dir.as_ref().map(|d| d.join("villas-node.log"))),
+            config_dir: data_dir.unwrap_or_else(std::env::temp_dir),
+            tag: spec.uuid().to_owned(),
+        });
         Ok(VillasNodeManager {
+            process,
+            autostart: properties.autostart,
+            child: None,
             api,
             api_url,
             api_url_external,
@@ -169,6 +200,13 @@ impl TypedKind for VillasNodeManagerKind {
 /// One villas-node manager.
 #[derive(Debug)]
 pub struct VillasNodeManager {
+    /// The VILLASnode child it runs, when it owns one (`config` or
+    /// `config_filename` set).
+    process: Option<ProcessSpec>,
+    /// Start the child when the manager starts.
+    autostart: bool,
+    /// The child while it runs.
+    child: Option<Running>,
     /// VILLASnode's API.
     api: Api,
     /// Its base URL (for the gateways and the error messages).
@@ -190,6 +228,17 @@ pub struct VillasNodeManager {
     remote_uuid: Option<String>,
 }
 
+/// The refusal of a process action by a manager that runs no VILLASnode.
+fn not_owned(action: &str) -> ErrorInfo {
+    ErrorInfo::new(
+        ErrorCode::Unsupported,
+        format!(
+            "this manager runs no VILLASnode of its own ({action} needs config or config_filename)"
+        ),
+    )
+    .with("action", action)
+}
+
 /// The manager's timer.
 #[derive(Debug)]
 pub enum Tick {
@@ -204,6 +253,8 @@ pub enum Done {
     Polled(Result<Snapshot, ApiError>),
     /// `POST /restart` ended.
     Restarted(Result<(), ApiError>),
+    /// The child exited.
+    Exited(std::io::Result<std::process::ExitStatus>),
 }
 
 impl VillasNodeManager {
@@ -279,13 +330,104 @@ impl VillasNodeManager {
         self.last_error = None;
         self.backoff = BACKOFF_INITIAL;
         match ctx.state() {
-            State::Idle | State::Error | State::Resetting | State::Starting => {
+            State::Idle | State::Error | State::Resetting | State::Starting | State::Resuming => {
                 ctx.reach(State::Running)?;
             }
             _ if changed => ctx.publish_status(),
             _ => {}
         }
         Ok(())
+    }
+
+    /// Whether polls wait: the manager owns a VILLASnode that is not
+    /// running, or is stopped by `pause`.
+    fn quiet(&self, state: State) -> bool {
+        self.process.is_some()
+            && (self.child.is_none()
+                || matches!(state, State::Paused | State::Pausing | State::Stopping))
+    }
+
+    /// Deletes every gateway (the child that served their nodes ended).
+    fn delete_gateways(ctx: &mut Ctx<'_, Self>) {
+        if let Ok(ops) = ctx.manager() {
+            for uuid in ops.managed() {
+                let _ = ops.delete(&uuid);
+            }
+        }
+    }
+
+    fn admit_start(&self, _: NoParameters, _: &Action) -> Result<(), ErrorInfo> {
+        match (&self.process, &self.child) {
+            (None, _) => Err(not_owned("start")),
+            (Some(_), Some(_)) => Err(ErrorInfo::new(
+                ErrorCode::InvalidTransition,
+                "the VILLASnode child runs already",
+            )),
+            (Some(_), None) => Ok(()),
+        }
+    }
+
+    fn admit_child(&self, _: NoParameters, action: &Action) -> Result<(), ErrorInfo> {
+        match (&self.process, &self.child) {
+            (None, _) => Err(not_owned(action.kind.as_str())),
+            (Some(_), None) => Err(ErrorInfo::new(
+                ErrorCode::InvalidTransition,
+                "no VILLASnode child runs",
+            )),
+            (Some(_), Some(_)) => Ok(()),
+        }
+    }
+
+    /// `start`: runs the child; `running` once its API answers.
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>, (): ()) -> Result<(), ErrorInfo> {
+        let Some(process) = &self.process else {
+            return Err(not_owned("start"));
+        };
+        let (running, exited) = process
+            .spawn()
+            .map_err(|e| ErrorInfo::new(ErrorCode::Failed, e.to_string()))?;
+        tracing::info!(pid = running.pid, executable = %process.executable, "VILLASnode started");
+        self.child = Some(running);
+        self.backoff = BACKOFF_INITIAL;
+        ctx.spawn(async move { Done::Exited(exited.await) });
+        ctx.schedule(Duration::ZERO, Tick::Poll);
+        Ok(())
+    }
+
+    /// `stop`: SIGTERM; `idle` once the child exited.
+    fn stop(&mut self, _ctx: &mut Ctx<'_, Self>, (): ()) -> Result<(), ErrorInfo> {
+        if let Some(child) = &self.child {
+            child.terminate();
+        }
+        Ok(())
+    }
+
+    /// `pause`: SIGSTOP.
+    fn pause(&mut self, ctx: &mut Ctx<'_, Self>, (): ()) -> Result<(), ErrorInfo> {
+        self.signal(nix::sys::signal::Signal::SIGSTOP)?;
+        ctx.transition(State::Paused)
+    }
+
+    /// `resume`: SIGCONT; `running` once its API answers again.
+    fn resume(&mut self, ctx: &mut Ctx<'_, Self>, (): ()) -> Result<(), ErrorInfo> {
+        self.signal(nix::sys::signal::Signal::SIGCONT)?;
+        ctx.schedule(Duration::ZERO, Tick::Poll);
+        Ok(())
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) -> Result<(), ErrorInfo> {
+        let Some(child) = &self.child else {
+            return Err(ErrorInfo::new(
+                ErrorCode::Failed,
+                "no VILLASnode child runs",
+            ));
+        };
+        child.signal(signal).map_err(|e| {
+            ErrorInfo::new(
+                ErrorCode::Failed,
+                format!("signalling VILLASnode ({signal}): {e}"),
+            )
+        })
     }
 
     /// The definition of the gateway of `node`.
@@ -338,15 +480,30 @@ impl TypedComponent for VillasNodeManager {
     type Timer = Tick;
     type Output = Done;
 
-    fn actions(_actions: &mut Actions<Self>) {}
+    fn actions(actions: &mut Actions<Self>) {
+        actions
+            .start_checked(Self::admit_start, Self::start)
+            .stop_checked(Self::admit_child, Self::stop)
+            .pause_checked(Self::admit_child, Self::pause)
+            .resume_checked(Self::admit_child, Self::resume);
+    }
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
         self.polling = false;
         self.poll_after(ctx, Duration::ZERO);
+        if self.autostart && self.child.is_none() && ctx.state() == State::Idle {
+            ctx.transition(State::Starting)?;
+            self.start(ctx, ())?;
+        }
         Ok(())
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _tick: Tick) -> Result<(), ErrorInfo> {
+        if self.quiet(ctx.state()) {
+            let interval = self.timing.interval;
+            self.poll_after(ctx, interval);
+            return Ok(());
+        }
         if !self.polling {
             self.polling = true;
             let api = self.api.clone();
@@ -363,10 +520,39 @@ impl TypedComponent for VillasNodeManager {
                 self.poll_after(ctx, interval);
                 self.reconcile(ctx, snapshot)
             }
+            Done::Polled(Err(_)) if self.quiet(ctx.state()) => {
+                self.polling = false;
+                let interval = self.timing.interval;
+                self.poll_after(ctx, interval);
+                Ok(())
+            }
+            Done::Polled(Err(error)) if ctx.state() == State::Starting && self.child.is_some() => {
+                // Its own child is coming up: not an error yet.
+                self.polling = false;
+                tracing::debug!(%error, "VILLASnode not answering yet");
+                self.retry(ctx);
+                Ok(())
+            }
             Done::Polled(Err(error)) => {
                 self.polling = false;
                 self.unreachable(ctx, "unreachable", &error);
                 Ok(())
+            }
+            Done::Exited(status) => {
+                self.child = None;
+                Self::delete_gateways(ctx);
+                let state = ctx.state();
+                if matches!(state, State::Stopping | State::Resetting) {
+                    return ctx.reach(State::Idle);
+                }
+                let how = match status {
+                    Ok(status) => status.to_string(),
+                    Err(error) => error.to_string(),
+                };
+                Err(ErrorInfo::new(
+                    ErrorCode::Failed,
+                    format!("VILLASnode exited: {how}"),
+                ))
             }
             Done::Restarted(Ok(())) => {
                 ctx.transition(State::Idle)?;
@@ -385,12 +571,27 @@ impl TypedComponent for VillasNodeManager {
     fn reset(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
         self.polling = false;
         self.backoff = BACKOFF_INITIAL;
+        if self.process.is_some() && self.child.is_none() {
+            // Nothing runs that could restart.
+            ctx.transition(State::Idle)?;
+            self.poll_after(ctx, Duration::ZERO);
+            return Ok(());
+        }
         let api = self.api.clone();
         ctx.spawn(async move { Done::Restarted(api.restart().await) });
         Ok(())
     }
 
+    fn on_remove(&mut self) {
+        if let Some(child) = self.child.take() {
+            child.terminate();
+        }
+    }
+
     fn status_fields(&self, fields: &mut Map<String, Value>) {
+        if let Some(child) = &self.child {
+            fields.insert("pid".into(), child.pid.into());
+        }
         fields.insert(
             "villas_node_version".into(),
             self.version.clone().map_or(Value::Null, Value::String),
@@ -398,5 +599,55 @@ impl TypedComponent for VillasNodeManager {
         if let Some(uuid) = &self.remote_uuid {
             fields.insert("villas_node_uuid".into(), uuid.clone().into());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use villas_sdk::testing::Harness;
+    use villas_sdk::ActionKind;
+
+    #[test]
+    fn a_manager_without_a_configuration_runs_no_villas_node() {
+        let mut manager = Harness::typed(
+            VillasNodeManagerKind,
+            json!({"api_url": "http://127.0.0.1:9"}),
+        )
+        .unwrap();
+        let refused = manager.act(ActionKind::Start, json!({})).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Unsupported);
+        assert_eq!(manager.state(), State::Idle);
+        // From idle the table refuses these first.
+        for action in [ActionKind::Stop, ActionKind::Pause, ActionKind::Resume] {
+            assert!(manager.act(action, json!({})).is_err(), "{action}");
+            assert_eq!(manager.state(), State::Idle);
+        }
+        assert!(manager.act(ActionKind::Shutdown, json!({})).is_err());
+    }
+
+    #[test]
+    fn definitions_it_cannot_run_are_refused() {
+        let refused = |properties| Harness::typed(VillasNodeManagerKind, properties).unwrap_err();
+        assert_eq!(
+            refused(json!({"autostart": true})).details["property"],
+            "autostart"
+        );
+        assert_eq!(
+            refused(json!({"config": {"nodes": {}}, "config_filename": "x.conf"})).details
+                ["property"],
+            "config"
+        );
+        assert_eq!(
+            refused(json!({"api_url": "ftp://x"})).details["property"],
+            "api_url"
+        );
+        // The reference's example: an empty `config` beside a file.
+        Harness::typed(
+            VillasNodeManagerKind,
+            json!({"config": {}, "config_filename": "x.conf"}),
+        )
+        .unwrap();
     }
 }
