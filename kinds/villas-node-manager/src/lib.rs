@@ -650,4 +650,29 @@ mod tests {
         )
         .unwrap();
     }
+
+    #[tokio::test]
+    async fn retries_double_up_to_backoff_max_and_publish_one_error() {
+        // Nothing listens on 127.0.0.1:9: every poll fails at once.
+        let mut manager = Harness::typed(
+            VillasNodeManagerKind,
+            json!({"api_url": "http://127.0.0.1:9"}),
+        )
+        .unwrap();
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            assert!(manager.fire_next(), "a poll is always scheduled");
+            assert!(manager.next_task().await);
+            let pending = manager.pending_timers();
+            assert_eq!(pending.len(), 1);
+            waits.push(pending[0].1.as_secs_f64());
+        }
+        assert_eq!(waits, [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]);
+        assert_eq!(manager.state(), State::Error);
+        let error = manager.error().unwrap();
+        assert_eq!(error.code, ErrorCode::Remote);
+        assert!(!error.code.is_failure(), "its supervisor leaves it alone");
+        // The same reason again and again is published once.
+        assert_eq!(manager.states(), [State::Error]);
+    }
 }
