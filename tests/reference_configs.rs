@@ -121,3 +121,45 @@ async fn config_villas_yaml_runs_against_fakes() {
         format!("{}/node_1", relay.url())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_are_found_again_after_a_restart() {
+    let fake = FakeVillasNode::start(SUPER_NODE).await.unwrap();
+    let kept = fake.add_node("kept_1", "udp");
+    let dropped = fake.add_node("dropped_1", "udp");
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await;
+    let state = tempfile::tempdir().unwrap();
+    // config_node.yaml names no uuid: the manager's is stable anyway.
+    let config = reference(
+        "config_node.yaml",
+        &exchange,
+        &[(
+            "api_url: http://localhost:8080",
+            &format!("api_url: {}", fake.url()),
+        )],
+    ) + &format!("state_dir: {}\n", state.path().display());
+    let mut daemon = Daemon::start(&config);
+    let first = wait_kind(&mut client, "manager", "villas-node", "running").await;
+    client.wait_state(&kept, "running").await.unwrap();
+    client.wait_state(&dropped, "running").await.unwrap();
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+
+    // While it was down a node went away.
+    fake.remove_node("dropped_1");
+    client.backlog.clear();
+    let _daemon = Daemon::start(&config);
+    let second = wait_kind(&mut client, "manager", "villas-node", "running").await;
+    assert_eq!(
+        second.body["properties"]["uuid"],
+        first.body["properties"]["uuid"]
+    );
+    // Restored under the same manager, then reconciled: gone, and kept.
+    client.wait_state(&dropped, "gone").await.unwrap();
+    let gateway = client.wait_state(&kept, "running").await.unwrap();
+    assert_eq!(
+        gateway.body["status"]["managed_by"],
+        second.body["properties"]["uuid"]
+    );
+}

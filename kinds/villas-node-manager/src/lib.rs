@@ -339,12 +339,18 @@ impl VillasNodeManager {
         Ok(())
     }
 
-    /// Whether polls wait: the manager owns a VILLASnode that is not
-    /// running, or is stopped by `pause`.
+    /// Whether polls wait: its own VILLASnode is paused (its API would
+    /// stall) or stopping.
     fn quiet(&self, state: State) -> bool {
         self.process.is_some()
-            && (self.child.is_none()
-                || matches!(state, State::Paused | State::Pausing | State::Stopping))
+            && self.child.is_some()
+            && matches!(state, State::Paused | State::Pausing | State::Stopping)
+    }
+
+    /// Whether an unanswered poll is expected: the manager owns a
+    /// VILLASnode that does not run (and nothing else answers there).
+    fn expects_silence(&self, state: State) -> bool {
+        self.process.is_some() && self.child.is_none() && state == State::Idle
     }
 
     /// Deletes every gateway (the child that served their nodes ended).
@@ -520,7 +526,9 @@ impl TypedComponent for VillasNodeManager {
                 self.poll_after(ctx, interval);
                 self.reconcile(ctx, snapshot)
             }
-            Done::Polled(Err(_)) if self.quiet(ctx.state()) => {
+            Done::Polled(Err(_))
+                if self.quiet(ctx.state()) || self.expects_silence(ctx.state()) =>
+            {
                 self.polling = false;
                 let interval = self.timing.interval;
                 self.poll_after(ctx, interval);
