@@ -306,3 +306,38 @@ async fn a_stall_longer_than_the_timeout_is_an_error_until_it_ends() {
         .unwrap();
     lab.client.wait_state(&udp, "running").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn villas_node_answering_errors_is_an_error_with_its_text() {
+    let fake = FakeVillasNode::start(SUPER_NODE).await.unwrap();
+    let udp = fake.add_node("udp_1", "udp");
+    let mut lab = lab(&fake.url(), "").await;
+    lab.client
+        .wait_state(&lab.manager, "running")
+        .await
+        .unwrap();
+    lab.client.wait_state(&udp, "running").await.unwrap();
+    // An action VILLASnode refuses: the gateway says what it answered.
+    fake.fail_with(Some(500));
+    lab.act(&udp, "stop").await;
+    let error = lab.client.wait_error(&udp, "remote-error").await.unwrap();
+    assert_eq!(error.body["status"]["error"]["action"], "stop");
+    assert_eq!(error.body["status"]["error"]["http_status"], 500);
+    assert_eq!(
+        error.body["status"]["error"]["villas_node_error"],
+        "Failed (fake)"
+    );
+    let error = lab
+        .client
+        .wait_error(&lab.manager, "remote-error")
+        .await
+        .unwrap();
+    assert_eq!(error.body["status"]["error"]["http_status"], 500);
+    lab.other_answers().await;
+    fake.fail_with(None);
+    lab.client
+        .wait_state(&lab.manager, "running")
+        .await
+        .unwrap();
+    lab.client.wait_state(&udp, "running").await.unwrap();
+}
