@@ -11,6 +11,10 @@
 //! | `rtlab`           | `simulator/rtlab`   | `villas-kind-rtlab`           |
 //! | `rscad`           | `simulator/rscad`   | `villas-kind-rscad`           |
 //! | `dpsim`           | `simulator/dpsim`   | `villas-kind-dpsim`           |
+//! | `villas-node-manager` | `manager/villas-node` | `villas-kind-villas-node-manager` |
+//! | `villas-node-gateway` | `gateway/villas-node` | `villas-kind-villas-node-gateway` |
+//! | `villas-relay-manager` | `manager/villas-relay` | `villas-kind-villas-relay-manager` |
+//! | `villas-relay-gateway` | `gateway/villas-relay` | `villas-kind-villas-relay-gateway` |
 
 use std::sync::Arc;
 use villas_sdk::Kind;
@@ -20,7 +24,11 @@ use villas_sdk::Kind;
     feature = "generic-manager",
     feature = "rtlab",
     feature = "rscad",
-    feature = "dpsim"
+    feature = "dpsim",
+    feature = "villas-node-manager",
+    feature = "villas-node-gateway",
+    feature = "villas-relay-manager",
+    feature = "villas-relay-gateway"
 ))]
 use villas_sdk::TypedKind;
 
@@ -39,5 +47,13 @@ pub fn builtin_kinds() -> Vec<Arc<dyn Kind>> {
         villas_kind_rscad::RscadKind.into_kind(),
         #[cfg(feature = "dpsim")]
         villas_kind_dpsim::DpsimKind.into_kind(),
+        #[cfg(feature = "villas-node-manager")]
+        villas_kind_villas_node_manager::VillasNodeManagerKind.into_kind(),
+        #[cfg(feature = "villas-node-gateway")]
+        villas_kind_villas_node_gateway::VillasNodeGatewayKind.into_kind(),
+        #[cfg(feature = "villas-relay-manager")]
+        villas_kind_villas_relay_manager::VillasRelayManagerKind.into_kind(),
+        #[cfg(feature = "villas-relay-gateway")]
+        villas_kind_villas_relay_gateway::VillasRelayGatewayKind.into_kind(),
     ]
 }

@@ -113,10 +113,21 @@ impl Placement {
 /// (which must accept it), its supervision settings.
 fn check_entry(
     index: usize,
-    properties: Map<String, Value>,
+    mut properties: Map<String, Value>,
     kinds: &KindRegistry,
 ) -> Result<Entry, InvalidSetting> {
     let key = |field: &str| format!("components[{index}]{field}");
+    // The reference's older name for managers, still in its
+    // `etc/config_villas.yaml` (`category: controller`, type
+    // `villas-node` / `villas-relay`).
+    if properties.get("category").and_then(Value::as_str) == Some("controller") {
+        tracing::warn!(
+            index,
+            "components[{index}].category `controller` is read as `manager`"
+        );
+        properties.insert("category".into(), "manager".into());
+    }
+    stable_manager_uuid(&mut properties);
     let manager = match properties.get("manager") {
         None | Some(Value::Null) => None,
         Some(Value::String(m)) => Some(
@@ -325,6 +336,31 @@ pub fn arrange(daemon_uuid: &str, entries: Vec<Entry>) -> Result<Placement, Plac
     })
 }
 
+/// A configured manager of a remote (an entry of category `manager` with
+/// an `api_url`, such as `villas-node` or `villas-relay`) without a uuid
+/// gets a stable one, v5 of its type and `api_url`, instead of a new
+/// random one at every start: the components it discovers are stored
+/// under its uuid and must find it again after a restart.
+fn stable_manager_uuid(properties: &mut Map<String, Value>) {
+    if !matches!(properties.get("uuid"), None | Some(Value::Null))
+        || properties.get("category").and_then(Value::as_str) != Some("manager")
+    {
+        return;
+    }
+    let (Some(type_name), Some(api_url)) = (
+        properties.get("type").and_then(Value::as_str),
+        properties.get("api_url").and_then(Value::as_str),
+    ) else {
+        return;
+    };
+    let name = format!(
+        "villas-controller:{type_name}:{}",
+        api_url.trim_end_matches('/')
+    );
+    let uuid = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes());
+    properties.insert("uuid".into(), uuid.hyphenated().to_string().into());
+}
+
 /// The root manager when the configuration has no entry for it, as the
 /// reference makes it: `Generic Manager`, located at the host's name.
 fn default_root(uuid: &str) -> Result<ComponentSpec, villas_sdk::SpecError> {
@@ -422,6 +458,33 @@ mod tests {
                 (u(15), u(10)),
             ]
         );
+    }
+
+    #[test]
+    fn a_remote_managers_uuid_is_stable_without_one_configured() {
+        let entry = |api_url: &str| {
+            let mut properties = Map::new();
+            properties.insert("category".into(), "manager".into());
+            properties.insert("type".into(), "villas-node".into());
+            properties.insert("api_url".into(), api_url.into());
+            stable_manager_uuid(&mut properties);
+            properties["uuid"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(
+            entry("http://localhost:8080"),
+            entry("http://localhost:8080/")
+        );
+        assert_ne!(
+            entry("http://localhost:8080"),
+            entry("http://localhost:8081")
+        );
+        let mut configured = Map::new();
+        configured.insert("category".into(), "manager".into());
+        configured.insert("api_url".into(), "http://x".into());
+        configured.insert("type".into(), "villas-node".into());
+        configured.insert("uuid".into(), u(1).into());
+        stable_manager_uuid(&mut configured);
+        assert_eq!(configured["uuid"], u(1).as_str(), "a configured uuid wins");
     }
 
     #[test]

@@ -91,6 +91,14 @@ pub trait Component: Send + 'static {
         admitted: Admitted,
     ) -> Result<(), ErrorInfo>;
 
+    /// The instance's actor started (the daemon started, the component was
+    /// created, or its actor was rebuilt), after its first status was
+    /// published: where an instance that watches something by itself (a
+    /// remote API polled by a timer) begins. The default does nothing.
+    fn on_start(&mut self, _ctx: &mut Context<'_>) -> Result<(), ErrorInfo> {
+        Ok(())
+    }
+
     /// `reset`: called in state `resetting` after every pending timer was
     /// cancelled; release what runs and report `idle`. The default reports
     /// `idle` at once.
@@ -167,6 +175,14 @@ pub trait ManagerOps {
     /// Deletes a component this manager manages: it is stopped, publishes
     /// `gone` once and disappears.
     fn delete(&mut self, uuid: &str) -> Result<(), ErrorInfo>;
+
+    /// The uuids of the components this manager manages (configured,
+    /// created, and restored from the state directory), in creation
+    /// order: what a manager that mirrors an external list (VILLASnode's
+    /// nodes) reconciles against. The default knows none.
+    fn managed(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What a task hands back to its component: the future's output, boxed
@@ -270,6 +286,24 @@ impl Context<'_> {
             state: next,
             error: None,
         });
+        Ok(())
+    }
+
+    /// Moves to `target` through the shortest chain of transitions the
+    /// table allows ([`State::path_to`]), publishing each. Refused (state
+    /// kept) if the table has no such chain.
+    pub fn reach(&mut self, target: State) -> Result<(), ErrorInfo> {
+        let Some(path) = self.state.path_to(target) else {
+            return Err(ErrorInfo::new(
+                ErrorCode::InvalidTransition,
+                format!("cannot go from {} to {target}", self.state),
+            )
+            .with("from", self.state.as_str())
+            .with("to", target.as_str()));
+        };
+        for next in path {
+            self.transition(next)?;
+        }
         Ok(())
     }
 

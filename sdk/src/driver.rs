@@ -375,16 +375,34 @@ impl Driver {
         );
     }
 
+    /// The instance's actor started: lets the kind begin what it watches
+    /// by itself ([`Component::on_start`]); its error puts the component
+    /// in `error`. `manager` as for [`Driver::handle`].
+    pub fn start(&mut self, manager: Option<&mut dyn ManagerOps>, effects: &mut Vec<Effect>) {
+        if self.state == State::Gone {
+            return;
+        }
+        if let Err(error) = self.call(manager, effects, |component, ctx| component.on_start(ctx)) {
+            self.set_error(error, effects);
+        }
+    }
+
     /// A timer fired: passes its token to the kind unless the timer was
-    /// cancelled (or fired) before.
-    pub fn timer_fired(&mut self, timer: TimerId, effects: &mut Vec<Effect>) {
+    /// cancelled (or fired) before. `manager` as for [`Driver::handle`]:
+    /// a manager's timer may create and delete components.
+    pub fn timer_fired(
+        &mut self,
+        timer: TimerId,
+        manager: Option<&mut dyn ManagerOps>,
+        effects: &mut Vec<Effect>,
+    ) {
         if self.state == State::Gone {
             return;
         }
         let Some(token) = self.timers.take(timer) else {
             return;
         };
-        if let Err(error) = self.call(None, effects, |component, ctx| {
+        if let Err(error) = self.call(manager, effects, |component, ctx| {
             component.on_timer(ctx, token)
         }) {
             self.set_error(error, effects);
@@ -392,12 +410,18 @@ impl Driver {
     }
 
     /// A task spawned by the component completed: passes its output on
-    /// unless it is stale.
-    pub fn task_done(&mut self, generation: u64, output: TaskOutput, effects: &mut Vec<Effect>) {
+    /// unless it is stale. `manager` as for [`Driver::timer_fired`].
+    pub fn task_done(
+        &mut self,
+        generation: u64,
+        output: TaskOutput,
+        manager: Option<&mut dyn ManagerOps>,
+        effects: &mut Vec<Effect>,
+    ) {
         if generation != self.generation || self.state == State::Gone {
             return;
         }
-        if let Err(error) = self.call(None, effects, |component, ctx| {
+        if let Err(error) = self.call(manager, effects, |component, ctx| {
             component.on_task(ctx, output)
         }) {
             self.set_error(error, effects);

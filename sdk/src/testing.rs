@@ -153,14 +153,20 @@ impl Harness {
         let clock = ManualClock::default();
         driver.set_clock(Clock::Manual(clock.clone()));
         let manager = (driver.identity().category == "manager").then(FakeManager::default);
-        Harness {
+        let mut harness = Harness {
             driver,
             clock,
             timers: Vec::new(),
             tasks: Vec::new(),
             published: Vec::new(),
             manager,
-        }
+        };
+        // What the daemon's actor does once it started.
+        let mut effects = Vec::new();
+        let manager = harness.manager.as_mut().map(|m| m as &mut dyn ManagerOps);
+        harness.driver.start(manager, &mut effects);
+        harness.apply(effects);
+        harness
     }
 
     /// Carries out an action now (`parameters` a JSON object, or null for
@@ -229,7 +235,8 @@ impl Harness {
         let PendingTimer { due, timer } = self.timers.remove(index);
         self.clock.advance_to(due);
         let mut effects = Vec::new();
-        self.driver.timer_fired(timer, &mut effects);
+        let manager = self.manager.as_mut().map(|m| m as &mut dyn ManagerOps);
+        self.driver.timer_fired(timer, manager, &mut effects);
         self.apply(effects);
         true
     }
@@ -249,7 +256,8 @@ impl Harness {
     pub fn fire(&mut self, timer: TimerId) {
         self.timers.retain(|t| t.timer != timer);
         let mut effects = Vec::new();
-        self.driver.timer_fired(timer, &mut effects);
+        let manager = self.manager.as_mut().map(|m| m as &mut dyn ManagerOps);
+        self.driver.timer_fired(timer, manager, &mut effects);
         self.apply(effects);
     }
 
@@ -292,7 +300,9 @@ impl Harness {
         let count = done.len();
         for (generation, output) in done {
             let mut effects = Vec::new();
-            self.driver.task_done(generation, output, &mut effects);
+            let manager = self.manager.as_mut().map(|m| m as &mut dyn ManagerOps);
+            self.driver
+                .task_done(generation, output, manager, &mut effects);
             self.apply(effects);
         }
         count
@@ -394,6 +404,10 @@ impl ManagerOps for FakeManager {
         }
         self.deleted.push(uuid.to_owned());
         Ok(())
+    }
+
+    fn managed(&self) -> Vec<String> {
+        self.created.iter().map(|c| c.uuid().to_owned()).collect()
     }
 }
 

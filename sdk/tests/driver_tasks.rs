@@ -344,9 +344,9 @@ fn a_cancelled_timer_never_fires_and_the_runtime_is_told() {
     assert_eq!(scheduled.len(), 2);
     assert_eq!(cancelled, [scheduled[0]]);
     let mut more = Vec::new();
-    h.driver().timer_fired(scheduled[0], &mut more);
-    h.driver().timer_fired(scheduled[1], &mut more);
-    h.driver().timer_fired(scheduled[1], &mut more);
+    h.driver().timer_fired(scheduled[0], None, &mut more);
+    h.driver().timer_fired(scheduled[1], None, &mut more);
+    h.driver().timer_fired(scheduled[1], None, &mut more);
     assert_eq!(h.status()["status"]["fired"], json!(["second"]));
 }
 

@@ -296,9 +296,10 @@ impl IcActor {
                     let task = task.0.instrument(self.span());
                     ctx.spawn(task.into_actor(self).map(move |output, actor, ctx| {
                         let _span = actor.span().entered();
+                        let manager = actor.children.as_mut().map(|c| c as &mut dyn ManagerOps);
                         actor
                             .driver
-                            .task_done(generation, output, &mut actor.effects);
+                            .task_done(generation, output, manager, &mut actor.effects);
                         actor.apply(ctx);
                     }));
                 }
@@ -306,7 +307,8 @@ impl IcActor {
                     let handle = ctx.run_later(after, move |actor, ctx| {
                         let _span = actor.span().entered();
                         actor.timers.remove(&timer);
-                        actor.driver.timer_fired(timer, &mut actor.effects);
+                        let manager = actor.children.as_mut().map(|c| c as &mut dyn ManagerOps);
+                        actor.driver.timer_fired(timer, manager, &mut actor.effects);
                         actor.apply(ctx);
                     });
                     self.timers.insert(timer, handle);
@@ -389,6 +391,8 @@ impl Actor for IcActor {
             Some(error) => self.driver.fail(error, &mut self.effects),
             None => self.driver.publish_current(&mut self.effects),
         }
+        let manager = self.children.as_mut().map(|c| c as &mut dyn ManagerOps);
+        self.driver.start(manager, &mut self.effects);
         self.apply(ctx);
         // Spread heartbeats over half a period so that many components do
         // not publish in bursts; the first comes no sooner than half a

@@ -254,4 +254,8 @@ impl ManagerOps for Supervisor {
         tracing::info!(uuid = %canonical, manager = %self.own_uuid, "component deleted");
         Ok(())
     }
+
+    fn managed(&self) -> Vec<String> {
+        self.managed.keys().cloned().collect()
+    }
 }

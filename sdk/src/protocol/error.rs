@@ -31,6 +31,12 @@ pub enum ErrorCode {
     /// The component failed more often than its restart budget allows: its
     /// supervisor stopped restarting it until an operator `reset`.
     RestartBudgetSpent = 11,
+    /// The external system the component drives (a VILLASnode, a relay,
+    /// an API) is unreachable, stalled or answered with an error. The
+    /// component retries by itself and leaves `error` once the remote
+    /// answers; not a failure its supervisor acts on (restarting the
+    /// component does not bring a remote back).
+    Remote = 12,
 }
 
 impl ErrorCode {
@@ -48,6 +54,7 @@ impl ErrorCode {
             ErrorCode::Crashed => "crashed",
             ErrorCode::TooLarge => "too-large",
             ErrorCode::RestartBudgetSpent => "restart-budget-spent",
+            ErrorCode::Remote => "remote-error",
         }
     }
 

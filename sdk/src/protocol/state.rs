@@ -90,6 +90,42 @@ impl State {
         }
     }
 
+    /// The shortest chain of allowed transitions from `self` to `target`
+    /// (without `self`, ending with `target`; empty if they are equal),
+    /// never through `error` or `gone` unless that is the target: how a
+    /// component that mirrors an external object's state (a gateway)
+    /// follows it by the table. `None` if the table has no such chain.
+    pub fn path_to(self, target: State) -> Option<Vec<State>> {
+        if self == target {
+            return Some(Vec::new());
+        }
+        let mut previous: [Option<State>; 12] = [None; 12];
+        let mut queue = std::collections::VecDeque::from([self]);
+        let index = |s: State| State::ALL.iter().position(|x| *x == s).unwrap_or(0);
+        previous[index(self)] = Some(self);
+        while let Some(state) = queue.pop_front() {
+            for &next in state.successors() {
+                let detour = matches!(next, State::Error | State::Gone) && next != target;
+                if detour || previous[index(next)].is_some() {
+                    continue;
+                }
+                previous[index(next)] = Some(state);
+                if next == target {
+                    let mut path = vec![target];
+                    let mut at = state;
+                    while at != self {
+                        path.push(at);
+                        at = previous[index(at)]?;
+                    }
+                    path.reverse();
+                    return Some(path);
+                }
+                queue.push_back(next);
+            }
+        }
+        None
+    }
+
     /// Whether the table allows `self -> next`.
     pub fn can_become(self, next: State) -> bool {
         self.successors().contains(&next)

@@ -109,6 +109,10 @@ impl<C: TypedComponent> Component for Instance<C> {
             .run(&mut self.component, &mut ctx, action, admitted)
     }
 
+    fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), ErrorInfo> {
+        self.component.on_start(&mut Ctx::new(ctx.reborrow()))
+    }
+
     fn reset(&mut self, ctx: &mut Context<'_>, _action: &Action) -> Result<(), ErrorInfo> {
         self.component.reset(&mut Ctx::new(ctx.reborrow()))
     }

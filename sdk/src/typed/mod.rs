@@ -181,6 +181,14 @@ pub trait TypedComponent: Send + Sized + 'static {
         None
     }
 
+    /// The instance's actor started (the daemon started, the component was
+    /// created, or its actor was rebuilt), after its first status was
+    /// published: where an instance that watches something by itself
+    /// begins (schedules its first poll, say). The default does nothing.
+    fn on_start(&mut self, _ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        Ok(())
+    }
+
     /// `reset`: called in state `resetting` after every pending timer was
     /// cancelled; release what runs and report `idle`. The default reports
     /// `idle` at once.
@@ -254,6 +262,14 @@ impl<'a, C: TypedComponent> Ctx<'a, C> {
     /// does not allow it. Moving to the current state is a no-op.
     pub fn transition(&mut self, next: State) -> Result<(), ErrorInfo> {
         self.inner.transition(next)
+    }
+
+    /// Moves to `target` through the shortest chain of transitions the
+    /// table allows ([`State::path_to`]), publishing each: how a component
+    /// that mirrors an external object's state follows it. Refused (state
+    /// kept) if the table has no such chain.
+    pub fn reach(&mut self, target: State) -> Result<(), ErrorInfo> {
+        self.inner.reach(target)
     }
 
     /// Moves to `error` with this error object, and publishes it.

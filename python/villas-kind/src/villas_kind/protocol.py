@@ -101,6 +101,10 @@ class ErrorCode(IntEnum):
     """A message exceeded the size limit (the daemon's)."""
     RESTART_BUDGET_SPENT = 11
     """The supervisor stopped restarting the component (the daemon's)."""
+    REMOTE = 12
+    """The external system the component drives is unreachable, stalled or
+    answered with an error; the component retries by itself (no failure its
+    supervisor acts on)."""
 
 
 class KindError(Exception):
