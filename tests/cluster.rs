@@ -316,3 +316,86 @@ async fn three_daemons_on_a_three_node_cluster() {
     drop(daemons);
     drop(cluster);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_of_one_lab_keep_apart_and_discover_groups_them() {
+    let _serial = SERIAL.lock().await;
+    let exchange = test_exchange();
+    let roots = [new_uuid(), new_uuid()];
+    let sims = [new_uuid(), new_uuid()];
+    let urls = [amqp_url()];
+    let mut daemons: Vec<Daemon> = roots
+        .iter()
+        .zip(&sims)
+        .enumerate()
+        .map(|(i, (root, sim))| {
+            let components = dummy(sim, None, &format!("sim-{i}"));
+            Daemon::start(&config_on(&urls, &exchange, root, &components))
+        })
+        .collect();
+    for daemon in &mut daemons {
+        daemon.wait_log("bus connected");
+    }
+    // A create sent to daemon 0's root manager: only it creates.
+    let created = new_uuid();
+    let mut client = connect(&exchange).await;
+    client
+        .act(
+            &roots[0],
+            &json!({"action": "create", "parameters": {
+                "category": "simulator", "type": "dummy", "name": "created",
+                "uuid": created, "transition_delay": 0.05}}),
+        )
+        .await
+        .unwrap();
+    client.wait_state(&created, "idle").await.unwrap();
+
+    // `discover` groups the inventory by daemon (root manager) and host.
+    let output = tokio::process::Command::new(binary())
+        .args(["-b", &amqp_url(), "discover", "--timeout", "2"])
+        .env("VILLAS_CONTROLLER__BROKER__EXCHANGE", &exchange)
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env("XDG_CONFIG_DIRS", "/nonexistent")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let mut group = None;
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for line in stdout.lines().skip(1) {
+        if let Some(title) = line.strip_prefix("# daemon ") {
+            group = Some(title.split_whitespace().next().unwrap().to_owned());
+            assert!(title.contains(" on "), "{line}");
+            continue;
+        }
+        let uuid = line.split_whitespace().next().unwrap().to_owned();
+        let group = group.clone().expect("a group line before every row");
+        assert!(
+            seen.insert(uuid, group).is_none(),
+            "one row per IC:\n{stdout}"
+        );
+    }
+    let expected: HashMap<String, String> = [
+        (roots[0].clone(), roots[0].clone()),
+        (sims[0].clone(), roots[0].clone()),
+        (created.clone(), roots[0].clone()),
+        (roots[1].clone(), roots[1].clone()),
+        (sims[1].clone(), roots[1].clone()),
+    ]
+    .into();
+    assert_eq!(seen, expected, "{stdout}");
+
+    // Daemon 1 answered the discover pings sent after the create, so it
+    // had taken the create too: it created nothing.
+    let mut other = daemons.pop().unwrap();
+    other.signal("TERM");
+    let log = other.whole_log();
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("component created") && l.contains(&created)),
+        "daemon 1 created a component"
+    );
+    client.close_and_delete_exchange().await.unwrap();
+}
