@@ -350,9 +350,11 @@ async fn daemons_of_one_lab_keep_apart_and_discover_groups_them() {
         .unwrap();
     client.wait_state(&created, "idle").await.unwrap();
 
-    // `discover` groups the inventory by daemon (root manager) and host.
+    // `discover` groups the inventory by daemon (root manager) and host;
+    // `-b` takes the list of nodes (nothing listens on the first).
+    let nodes = format!("amqp://guest:guest@127.0.0.1:5689/%2F,{}", amqp_url());
     let output = tokio::process::Command::new(binary())
-        .args(["-b", &amqp_url(), "discover", "--timeout", "2"])
+        .args(["-b", &nodes, "discover", "--timeout", "2"])
         .env("VILLAS_CONTROLLER__BROKER__EXCHANGE", &exchange)
         .env("XDG_CONFIG_HOME", "/nonexistent")
         .env("XDG_CONFIG_DIRS", "/nonexistent")
