@@ -11,8 +11,9 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "villas-controller", version, about)]
 pub(crate) struct Cli {
-    /// AMQP broker URI (overrides broker.url); without one the daemon runs
-    /// on its in-process bus.
+    /// AMQP broker URI, or the URIs of several broker nodes separated by
+    /// commas (overrides broker.url); without one the daemon runs on its
+    /// in-process bus.
     #[arg(short = 'b', long = "broker", global = true)]
     pub(crate) broker: Option<String>,
 

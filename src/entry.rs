@@ -59,7 +59,12 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
     if !run_daemon {
         let bus = match &settings.bus {
             BusSettings::Local => "in-process".to_owned(),
-            BusSettings::Amqp(amqp) => redact_url(&amqp.url),
+            BusSettings::Amqp(amqp) => amqp
+                .urls
+                .iter()
+                .map(|url| redact_url(url))
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         println!(
             "configuration OK: {} (uuid {}, broker {bus}, {} manager(s), {} component(s))",

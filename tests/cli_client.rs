@@ -631,7 +631,12 @@ async fn discover_ping_and_monitor_find_reference_daemons_too() {
     let output = lab.run(&["discover", "--timeout", "2"]).await;
     assert_eq!(output.status.code(), Some(0));
     let stdout = text(&output.stdout);
-    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    // Two daemons: each group under a `#` line.
+    let rows: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
     for uuid in ours.into_iter().chain([&reference.uuid]) {
         let found = rows.iter().filter(|r| r.starts_with(uuid.as_str())).count();
         assert_eq!(found, 1, "one row for {uuid}:\n{stdout}");

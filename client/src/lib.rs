@@ -7,6 +7,8 @@
 //!
 //! - [`connect`]: opening a connection, `amqp://` or `amqps://` with
 //!   [`TlsFiles`];
+//! - [`nodes`]: several broker nodes (a cluster): the list, the order a
+//!   process tries them in, failing over;
 //! - [`wire`]: the exchange, private queues and their [`Binding`]s, headers
 //!   as AMQP tables, the properties of actions and statuses;
 //! - [`session`]: a [`Session`] (one connection, one channel in confirm
@@ -48,6 +50,7 @@ pub mod discover;
 pub mod error;
 pub mod filter;
 pub mod follow;
+pub mod nodes;
 pub mod session;
 pub mod wait;
 pub mod wire;

@@ -34,6 +34,9 @@ pub struct Target {
     /// Broker URL, `amqp://` or `amqps://` (password included: print it
     /// only through [`redact_url`]).
     pub url: String,
+    /// Further nodes of the same broker (a cluster's other nodes), tried
+    /// in order when `url` does not answer.
+    pub alternates: Vec<String>,
     /// The headers exchange.
     pub exchange: String,
     /// TLS files for an `amqps://` URL.
@@ -49,6 +52,7 @@ impl Target {
     pub fn new(url: impl Into<String>, exchange: impl Into<String>) -> Target {
         Target {
             url: url.into(),
+            alternates: Vec::new(),
             exchange: exchange.into(),
             tls: None,
             name: "villas-client".into(),
@@ -61,6 +65,30 @@ impl Target {
     pub fn with_tls(mut self, tls: TlsFiles) -> Target {
         self.tls = Some(tls);
         self
+    }
+
+    /// The target of a list of broker nodes: the first is `url`, the rest
+    /// [`Target::alternates`]. An empty list is the reference's default
+    /// broker.
+    pub fn of_nodes(urls: &[String], exchange: impl Into<String>) -> Target {
+        let mut nodes = urls.iter();
+        let first = nodes
+            .next()
+            .cloned()
+            .unwrap_or_else(|| "amqp://guest:guest@localhost/%2F".into());
+        let mut target = Target::new(first, exchange);
+        target.alternates = nodes.cloned().collect();
+        target
+    }
+
+    /// Every node, `url` first.
+    pub fn urls(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.url.as_str()).chain(self.alternates.iter().map(String::as_str))
+    }
+
+    /// The nodes for messages, passwords redacted.
+    pub fn redacted(&self) -> String {
+        self.urls().map(redact_url).collect::<Vec<_>>().join(", ")
     }
 
     /// The same target under another connection name.
@@ -209,7 +237,7 @@ impl Session {
     /// mode and declares the exchange as the daemon does.
     pub async fn open(target: &Target) -> Result<Session> {
         let failed = |source: ConnectError| Error::Connect {
-            broker: redact_url(&target.url),
+            broker: target.redacted(),
             exchange: target.exchange.clone(),
             source: Box::new(source),
         };
@@ -219,11 +247,25 @@ impl Session {
             tls.load()
                 .map_err(|error| failed(ConnectError::Tls(error)))?;
         }
-        let connecting = connect(&target.url, target.tls.as_ref(), &target.name);
-        let connection = match tokio::time::timeout(target.connect_timeout, connecting).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(error)) => return Err(failed(ConnectError::Amqp(error))),
-            Err(_) => return Err(failed(ConnectError::TimedOut(target.connect_timeout))),
+        // The first node that answers; the last node's error otherwise.
+        let mut last = None;
+        let mut connected = None;
+        for url in target.urls() {
+            let connecting = connect(url, target.tls.as_ref(), &target.name);
+            match tokio::time::timeout(target.connect_timeout, connecting).await {
+                Ok(Ok(connection)) => {
+                    connected = Some((url, connection));
+                    break;
+                }
+                Ok(Err(error)) => last = Some(ConnectError::Amqp(error)),
+                Err(_) => last = Some(ConnectError::TimedOut(target.connect_timeout)),
+            }
+            tracing::debug!(broker = %redact_url(url), "broker node not reachable; trying the next");
+        }
+        let Some((url, connection)) = connected else {
+            return Err(failed(
+                last.unwrap_or(ConnectError::TimedOut(target.connect_timeout)),
+            ));
         };
         let channel = async {
             let channel = connection.create_channel().await?;
@@ -241,7 +283,7 @@ impl Session {
                 return Err(failed(ConnectError::Amqp(error)));
             }
         };
-        tracing::debug!(broker = %redact_url(&target.url), exchange = %target.exchange, "connected");
+        tracing::debug!(broker = %redact_url(url), exchange = %target.exchange, "connected");
         Ok(Session {
             connection,
             channel,

@@ -45,7 +45,12 @@ impl BusSettings {
                 Box::new(local::Local::new(metrics))
             }
             BusSettings::Amqp(amqp) => {
-                tracing::info!(url = %amqp::settings::redact_url(&amqp.url), exchange = %amqp.exchange, "using the AMQP bus");
+                let nodes: Vec<String> = amqp
+                    .urls
+                    .iter()
+                    .map(|u| amqp::settings::redact_url(u))
+                    .collect();
+                tracing::info!(url = %nodes.join(", "), exchange = %amqp.exchange, "using the AMQP bus");
                 Box::new(amqp::Amqp::new(amqp.clone(), metrics))
             }
         }

@@ -45,7 +45,7 @@ pub enum ClientCommand {
 pub fn target_of(broker: Option<&BrokerEndpoint>) -> Target {
     let target = match broker {
         Some(broker) => {
-            let target = Target::new(broker.url.clone(), broker.exchange.clone());
+            let target = Target::of_nodes(&broker.urls, broker.exchange.clone());
             match &broker.tls {
                 Some(tls) => target.with_tls(TlsFiles {
                     ca_file: tls.ca_file.clone(),

@@ -1,6 +1,8 @@
 //! The human view of ICs shared by `discover`, `simulator ping --table`
 //! and `monitor --table`: one row per IC from its latest status, in
-//! aligned columns.
+//! aligned columns; with the ICs of several daemons (a lab on one broker),
+//! grouped by daemon (its root manager, found by following `managed_by`)
+//! and host, each group under a `#` line.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -24,6 +26,8 @@ pub struct IcRow {
     pub managed_by: Option<String>,
     /// The error message it carries, if any.
     pub error: Option<String>,
+    /// The host its daemon runs on (`status.host`).
+    pub host: String,
 }
 
 impl IcRow {
@@ -49,6 +53,13 @@ impl IcRow {
             uptime: status.status.uptime,
             managed_by: status.status.managed_by.clone(),
             error,
+            host: status
+                .status
+                .other
+                .get("host")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
         })
     }
 }
@@ -85,17 +96,72 @@ impl IcTable {
         self.rows.is_empty()
     }
 
-    /// The table as text, sorted by category/type, then name, then uuid.
+    /// The table as text, sorted by category/type, then name, then uuid;
+    /// with several daemons, one group per daemon and host, sorted by
+    /// host, then daemon, each under a line `# daemon <root uuid> (<its
+    /// name>) on <host>: N IC(s)`.
     pub fn render(&self) -> String {
-        let mut rows: Vec<&IcRow> = self.rows.values().collect();
-        rows.sort_by(|a, b| (&a.kind, &a.name, &a.uuid).cmp(&(&b.kind, &b.name, &b.uuid)));
-        render(&rows)
+        let mut groups: BTreeMap<(String, String), Vec<&IcRow>> = BTreeMap::new();
+        for row in self.rows.values() {
+            let root = self.root_of(row);
+            let host = self.rows.get(root).map_or(&row.host, |r| &r.host);
+            groups
+                .entry((host.clone(), root.to_owned()))
+                .or_default()
+                .push(row);
+        }
+        for rows in groups.values_mut() {
+            rows.sort_by(|a, b| (&a.kind, &a.name, &a.uuid).cmp(&(&b.kind, &b.name, &b.uuid)));
+        }
+        if groups.len() < 2 {
+            let rows = groups.into_values().next().unwrap_or_default();
+            return render(&rows, &[]);
+        }
+        let mut rows = Vec::new();
+        let mut titles = Vec::new();
+        for ((host, root), members) in groups {
+            let name = self
+                .rows
+                .get(&root)
+                .map(|r| r.name.as_str())
+                .filter(|n| !n.is_empty())
+                .unwrap_or("-");
+            let host = if host.is_empty() { "?" } else { host.as_str() };
+            titles.push((
+                rows.len(),
+                format!(
+                    "# daemon {root} ({name}) on {host}: {} IC(s)",
+                    members.len()
+                ),
+            ));
+            rows.extend(members);
+        }
+        render(&rows, &titles)
+    }
+
+    /// The daemon an IC belongs to: its root manager, found by following
+    /// `managed_by` through the ICs seen (an IC whose manager was not seen
+    /// counts under that manager's uuid).
+    fn root_of<'a>(&'a self, row: &'a IcRow) -> &'a str {
+        let mut current = row;
+        // Bounded: a manager chain is short; a cycle must not hang us.
+        for _ in 0..32 {
+            match current.managed_by.as_deref() {
+                Some(manager) if manager != current.uuid => match self.rows.get(manager) {
+                    Some(next) => current = next,
+                    None => return manager,
+                },
+                _ => return &current.uuid,
+            }
+        }
+        &current.uuid
     }
 }
 
 /// Aligned columns: UUID NAME CATEGORY/TYPE STATE UPTIME MANAGED_BY, and
-/// ERROR when some row has one.
-pub fn render(rows: &[&IcRow]) -> String {
+/// ERROR when some row has one; each of `titles` (row index, text) is a
+/// line of its own before that row, outside the columns.
+pub fn render(rows: &[&IcRow], titles: &[(usize, String)]) -> String {
     let with_error = rows.iter().any(|row| row.error.is_some());
     let mut lines: Vec<Vec<String>> = vec![[
         "UUID",
@@ -139,7 +205,12 @@ pub fn render(rows: &[&IcRow]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for line in &lines {
+    for (index, line) in lines.iter().enumerate() {
+        // Line 0 is the header; row i is line i + 1.
+        for (_, title) in titles.iter().filter(|(row, _)| row + 1 == index) {
+            out.push_str(title);
+            out.push('\n');
+        }
         let mut text = String::new();
         for (c, cell) in line.iter().enumerate() {
             if c + 1 == columns {
@@ -186,6 +257,7 @@ pub fn format_uptime(seconds: f64) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::HashSet;
 
     fn status(uuid: &str, name: &str, state: &str) -> StatusView {
         serde_json::from_value(json!({
@@ -206,6 +278,52 @@ mod tests {
         assert!(lines[0].starts_with("UUID  NAME   CATEGORY/TYPE"));
         assert!(lines[1].contains("simulator/dummy  running  1m15s   m-1"));
         assert!(lines[2].contains("Sim A  simulator/dummy  idle"));
+    }
+
+    fn member(uuid: &str, manager: Option<&str>, host: &str) -> StatusView {
+        serde_json::from_value(json!({
+            "status": {"state": "idle", "managed_by": manager, "host": host},
+            "properties": {"uuid": uuid, "name": uuid, "category": "simulator", "type": "dummy"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn several_daemons_are_grouped_by_daemon_and_host() {
+        let mut table = IcTable::default();
+        for status in [
+            member("root-b", None, "host-2"),
+            member("b-1", Some("root-b"), "host-2"),
+            member("root-a", Some("root-a"), "host-1"),
+            member("mgr-a", Some("root-a"), "host-1"),
+            member("a-1", Some("mgr-a"), "host-1"),
+        ] {
+            table.update(&status);
+        }
+        let text = table.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("UUID"), "{text}");
+        assert_eq!(lines[1], "# daemon root-a (root-a) on host-1: 3 IC(s)");
+        assert!(lines[2..5].iter().all(|l| !l.starts_with('#')), "{text}");
+        assert!(lines[2..5].iter().any(|l| l.starts_with("a-1 ")), "{text}");
+        assert_eq!(lines[5], "# daemon root-b (root-b) on host-2: 2 IC(s)");
+        assert!(lines[6..].iter().any(|l| l.starts_with("b-1 ")), "{text}");
+        assert_eq!(lines.len(), 8, "{text}");
+        // Columns stay aligned across groups.
+        let state_at: HashSet<usize> = lines
+            .iter()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("UUID"))
+            .map(|l| l.find("idle").unwrap())
+            .collect();
+        assert_eq!(state_at.len(), 1, "{text}");
+    }
+
+    #[test]
+    fn one_daemon_has_no_group_line() {
+        let mut table = IcTable::default();
+        table.update(&member("root", None, "h"));
+        table.update(&member("x", Some("root"), "h"));
+        assert!(!table.render().contains('#'));
     }
 
     #[test]

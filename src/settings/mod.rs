@@ -372,10 +372,10 @@ mod tests {
         write("broker:\n  url: amqp://u:p@h/%2F\n  exchange: lab\n");
         assert!(load(Some(&path), None, &kinds()).is_err());
         let endpoint = load_broker(Some(&path), None).unwrap().unwrap();
-        assert_eq!(endpoint.url, "amqp://u:p@h/%2F?heartbeat=10");
+        assert_eq!(endpoint.urls, ["amqp://u:p@h/%2F?heartbeat=10"]);
         assert_eq!(endpoint.exchange, "lab");
         let given = load_broker(Some(&path), Some("amqp://other/%2F")).unwrap();
-        assert_eq!(given.unwrap().url, "amqp://other/%2F?heartbeat=10");
+        assert_eq!(given.unwrap().urls, ["amqp://other/%2F?heartbeat=10"]);
 
         // The broker section itself is still checked.
         for (broker, bad_key) in [

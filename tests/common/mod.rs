@@ -113,6 +113,25 @@ impl Daemon {
         }
     }
 
+    /// Waits until `n` log lines contain `needle`; returns the last one.
+    pub fn wait_log_nth(&mut self, needle: &str, n: usize) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let found: Vec<&String> = self.log.iter().filter(|l| l.contains(needle)).collect();
+            if found.len() >= n {
+                return found[n - 1].clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(_) => panic!(
+                    "fewer than {n} log lines containing {needle:?} within {DEADLINE:?}; log so far:\n{}",
+                    self.log.join("\n")
+                ),
+            }
+        }
+    }
+
     /// Every log line, once the process has exited and closed its stderr
     /// (bounded).
     pub fn whole_log(&mut self) -> Vec<String> {

@@ -1,6 +1,8 @@
 //! The AMQP link: connects to the broker (retrying with jittered backoff
 //! for ever, reusing a connection that is still open when only the channel
-//! failed), declares the exchange, the queue and the binding, starts the
+//! failed; with several broker nodes, failing over to the next node when
+//! one does not answer or is lost, see `villas_client::nodes::Failover`),
+//! declares the exchange, the queue and the binding, starts the
 //! consumer, tracks the bus state (a log line and the metrics per
 //! transition) and hands the channel to the publish loop. The consumer
 //! side is in the parent module.
@@ -15,6 +17,7 @@ use lapin::{Channel, Connection};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use villas_client::redact_url;
 use villas_client::wire::declare_exchange;
 
 /// Bound of one connection attempt (TCP, TLS, AMQP handshake, declares).
@@ -98,13 +101,16 @@ impl AmqpBus {
             return;
         }
         let settings = self.settings.clone();
+        let node = self.failover.current();
         let reuse = self
             .connection
             .take()
             .filter(|connection| connection.status().connected());
         let consume = self.intake_open;
         let attempt = async move {
-            match tokio::time::timeout(ATTEMPT_TIMEOUT, establish(settings, reuse, consume)).await {
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, establish(settings, node, reuse, consume))
+                .await
+            {
                 Ok(result) => result,
                 Err(_) => Err((
                     std::io::Error::new(
@@ -150,7 +156,9 @@ impl AmqpBus {
             );
         }
         self.set_link(Some(channel));
-        tracing::info!(exchange = %self.settings.exchange, queue = %self.settings.queue, heartbeat, consuming = self.intake_open, "bus connected");
+        let node = self.settings.urls.get(self.failover.current());
+        let broker = node.map(|url| redact_url(url)).unwrap_or_default();
+        tracing::info!(%broker, exchange = %self.settings.exchange, queue = %self.settings.queue, heartbeat, consuming = self.intake_open, "bus connected");
         let to = if self.intake_open {
             BusState::Up
         } else {
@@ -165,19 +173,31 @@ impl AmqpBus {
         connection: Option<Connection>,
         ctx: &mut Context<Self>,
     ) {
+        let failed = self.node_name();
+        // A channel refused on an open connection stays on its node.
+        let step = if connection.is_some() {
+            self.failover.lost(false, true)
+        } else {
+            self.failover.failed()
+        };
         let delay = backoff(
-            self.attempts,
+            step,
             self.settings.reconnect_min,
             self.settings.reconnect_max,
         );
-        self.attempts = self.attempts.saturating_add(1);
         if connection.is_some() {
-            tracing::warn!(%error, retry_in = ?delay, attempt = self.attempts, "channel refused by the broker; rebuilding the channel on the open connection");
+            tracing::warn!(%error, broker = %failed, retry_in = ?delay, "channel refused by the broker; rebuilding the channel on the open connection");
         } else {
-            tracing::warn!(%error, retry_in = ?delay, attempt = self.attempts, "broker not reachable; retrying");
+            tracing::warn!(%error, broker = %failed, next = %self.node_name(), retry_in = ?delay, "broker not reachable; retrying");
         }
         self.connection = connection;
         ctx.run_later(delay, |bus, ctx| bus.connect(ctx));
+    }
+
+    /// The node the next attempt goes to, password redacted (for logs).
+    fn node_name(&self) -> String {
+        let node = self.settings.urls.get(self.failover.current());
+        node.map(|url| redact_url(url)).unwrap_or_default()
     }
 
     /// Whether the consumer ended because `BusControl::StopIntake` cancelled it: the
@@ -204,13 +224,10 @@ impl AmqpBus {
                 let _ = channel.close(200, "rebuilding the channel".into()).await;
             });
         }
-        if self
+        let stable = self
             .up_since
             .take()
-            .is_some_and(|up| up.elapsed() >= STABLE_AFTER)
-        {
-            self.attempts = 0;
-        }
+            .is_some_and(|up| up.elapsed() >= STABLE_AFTER);
         let channel_only = self
             .connection
             .as_ref()
@@ -221,28 +238,37 @@ impl AmqpBus {
             (None, false) => "connection lost".into(),
         };
         self.set_state(BusState::Down, &reason);
+        let lost = self.node_name();
+        if !channel_only {
+            // Do not leave a half-dead connection to the lost node behind.
+            self.connection = None;
+        }
+        let step = self.failover.lost(stable, channel_only);
         let delay = backoff(
-            self.attempts,
+            step,
             self.settings.reconnect_min,
             self.settings.reconnect_max,
         );
-        self.attempts = self.attempts.saturating_add(1);
-        tracing::info!(retry_in = ?delay, reuse_connection = channel_only, "reconnecting");
+        tracing::info!(broker = %lost, next = %self.node_name(), retry_in = ?delay, reuse_connection = channel_only, "reconnecting");
         ctx.run_later(delay, |bus, ctx| bus.connect(ctx));
     }
 }
 
-/// Opens (or reuses) a connection, opens a channel, declares the exchange,
-/// the queue and the binding, and starts consuming if `consume`.
+/// Opens a connection to node `node` (or reuses one), opens a channel,
+/// declares the exchange, the queue and the binding, and starts consuming
+/// if `consume`.
 async fn establish(
     settings: Arc<AmqpSettings>,
+    node: usize,
     reuse: Option<Connection>,
     consume: bool,
 ) -> Result<Established, Failed> {
     let connection = match reuse {
         Some(connection) => connection,
         None => {
-            villas_client::connect::connect(&settings.url, settings.tls.as_ref(), &settings.queue)
+            let url = settings.urls.get(node).or(settings.urls.first());
+            let url = url.map(String::as_str).unwrap_or_default();
+            villas_client::connect::connect(url, settings.tls.as_ref(), &settings.queue)
                 .await
                 .map_err(|error| (error, None))?
         }

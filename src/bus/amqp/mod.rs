@@ -41,6 +41,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use villas_actors::ports::{BusControl, BusHandle, Intake, Intook, Outbox, Transport};
+use villas_client::nodes::Failover;
 use villas_client::wire::{close_link, headers_of, is_status_message};
 use villas_metrics::{DaemonMetrics, DropReason};
 
@@ -107,8 +108,9 @@ pub(crate) struct AmqpBus {
     channel: Option<Channel>,
     /// Counts links; consumer items of an older link are ignored.
     generation: u64,
-    /// Failed attempts since the last stable link, for the backoff.
-    attempts: u32,
+    /// Which broker node the next attempt goes to, and the backoff:
+    /// failed attempts since the last stable link.
+    failover: Failover,
     /// When the current link came up.
     up_since: Option<Instant>,
     /// The state, for the transition log.
@@ -137,6 +139,7 @@ impl AmqpBus {
         metrics: Arc<DaemonMetrics>,
     ) -> Self {
         AmqpBus {
+            failover: Failover::new(settings.urls.len()),
             settings: Arc::new(settings),
             intake,
             outbox: Some(outbox),
@@ -145,7 +148,6 @@ impl AmqpBus {
             connection: None,
             channel: None,
             generation: 0,
-            attempts: 0,
             up_since: None,
             state: BusState::Connecting,
             last_error: None,
