@@ -45,6 +45,23 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
         Command::CheckConfig(_) => false,
         Command::Daemon(_) => true,
     };
+    let mut kinds = kinds;
+    match settings::kind_processes(file.as_deref()) {
+        Ok(processes) => {
+            for process in processes {
+                let name = process.name.clone();
+                match villas_actors::process::start(process, env!("CARGO_PKG_VERSION")) {
+                    Ok(served) => kinds.extend(served),
+                    Err(error) => {
+                        tracing::error!(kind_process = %name, %error, "kind process not started");
+                        eprintln!("villas-controller: kind process {name}: {error}");
+                        return ExitCode::from(Exit::Config);
+                    }
+                }
+            }
+        }
+        Err(error) => return invalid_configuration(error),
+    }
     let kinds = match KindRegistry::new(kinds) {
         Ok(kinds) => kinds,
         Err(error) => {

@@ -83,6 +83,13 @@ pub trait Component: Send + 'static {
         admitted: Admitted,
     ) -> Result<(), ErrorInfo>;
 
+    /// The instance's actor started (once per built instance, before its
+    /// first status is published): spawn what must run from the start (a
+    /// kind process's events, say). The default does nothing.
+    fn on_start(&mut self, _ctx: &mut Context<'_>) -> Result<(), ErrorInfo> {
+        Ok(())
+    }
+
     /// `reset`: called in state `resetting` after every pending timer was
     /// cancelled; release what runs and report `idle`. The default reports
     /// `idle` at once.

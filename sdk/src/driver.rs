@@ -373,6 +373,14 @@ impl Driver {
         );
     }
 
+    /// The instance's actor started: lets the component begin
+    /// ([`Component::on_start`]); its error puts it in `error`.
+    pub fn start(&mut self, effects: &mut Vec<Effect>) {
+        if let Err(error) = self.call(None, effects, |component, ctx| component.on_start(ctx)) {
+            self.set_error(error, effects);
+        }
+    }
+
     /// A timer fired: passes its token to the kind unless the timer was
     /// cancelled (or fired) before.
     pub fn timer_fired(&mut self, timer: TimerId, effects: &mut Vec<Effect>) {

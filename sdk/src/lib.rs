@@ -14,6 +14,8 @@
 //!   kind code acts through.
 //! - [`driver`]: the state machine that runs every instance (what the
 //!   daemon's IC actor wraps).
+//! - [`kind_protocol`]: the kind process protocol (`docs/kind-protocol.md`):
+//!   versions, the compatibility rule, the messages.
 //! - [`time`]: timer ids and the clock a driver reads.
 //! - `testing` (cargo feature `testing`): a harness that runs a kind
 //!   under the driver on a virtual clock, and a fake manager.
@@ -21,6 +23,7 @@
 
 pub mod component;
 pub mod driver;
+pub mod kind_protocol;
 pub mod protocol;
 pub mod schema;
 pub mod spec;

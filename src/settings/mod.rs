@@ -112,6 +112,72 @@ pub(crate) fn load(
     from_value(merged, &file_name, broker_url, kinds)
 }
 
+/// The kind executables to start (`kind_processes`), read from `file`
+/// and the environment before the rest of the settings: the kinds they
+/// serve are needed to check `components`.
+pub(crate) fn kind_processes(
+    file: Option<&Path>,
+) -> Result<Vec<villas_actors::process::KindProcessSpec>, SettingsError> {
+    let (merged, file_name) = merged_document(file)?;
+    let raw: raw::RawKindSettings =
+        serde_path_to_error::deserialize(merged).map_err(|e| SettingsError::Invalid {
+            file: file_name.clone(),
+            key: format!("kind_processes.{}", e.path()),
+            message: e.into_inner().to_string(),
+        })?;
+    raw.kind_processes
+        .into_iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            kind_process(entry).map_err(|message| SettingsError::Invalid {
+                file: file_name.clone(),
+                key: format!("kind_processes[{index}]"),
+                message,
+            })
+        })
+        .collect()
+}
+
+fn kind_process(
+    raw: raw::RawKindProcess,
+) -> Result<villas_actors::process::KindProcessSpec, String> {
+    let mut command = raw.command.into_iter();
+    let Some(executable) = command.next().filter(|c| !c.is_empty()) else {
+        return Err("command must name an executable".into());
+    };
+    if raw.name.is_empty() {
+        return Err("name must not be empty".into());
+    }
+    let mut spec = villas_actors::process::KindProcessSpec::new(raw.name, executable);
+    spec.args = command.collect();
+    spec.env = raw.environment.into_iter().collect();
+    spec.working_dir = raw.working_directory;
+    if let Some(seconds) = raw.request_timeout {
+        spec.request_timeout =
+            positive_seconds("request_timeout", Some(seconds), 10.0).map_err(|e| e.to_string())?;
+    }
+    if let Some(limit) = raw.flood_limit {
+        if limit == 0 {
+            return Err("flood_limit must be at least 1 line per second".into());
+        }
+        spec.flood_limit = limit;
+    }
+    let mut properties = serde_json::Map::new();
+    if let Some(budget) = raw.restart_budget {
+        properties.insert("restart_budget".into(), budget);
+    }
+    if let Some(backoff) = raw.restart_backoff {
+        properties.insert("restart_backoff".into(), backoff);
+    }
+    let supervision = villas_actors::ic::policy::SupervisionSpec::from_properties(&properties)
+        .map_err(|e| e.message)?;
+    spec.restart = villas_actors::ic::policy::SupervisionSpec {
+        policy: spec.restart.policy,
+        ..supervision
+    };
+    Ok(spec)
+}
+
 /// Loads the broker section alone from `file` (if any) and the
 /// environment, for client commands: `None` without a broker URL (the
 /// client then uses the reference's default broker). The broker section is
@@ -303,6 +369,26 @@ fn default_uuid() -> uuid::Uuid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_processes_keep_the_case_of_environment_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.yaml");
+        std::fs::write(
+            &file,
+            "kind_processes:\n- name: clock\n  command: [python3, clock.py]\n  environment: {PYTHONPATH: /x}\n  request_timeout: 2.5\n  flood_limit: 100\n  restart_budget: {max_restarts: 2, window: 10}\n",
+        )
+        .unwrap();
+        let specs = kind_processes(Some(&file)).unwrap();
+        assert_eq!(specs.len(), 1);
+        assert_eq!(specs[0].env, [("PYTHONPATH".to_owned(), "/x".to_owned())]);
+        assert_eq!(specs[0].args, ["clock.py"]);
+        assert_eq!(specs[0].request_timeout, Duration::from_millis(2500));
+        assert_eq!(specs[0].flood_limit, 100);
+        assert_eq!(specs[0].restart.max_restarts, 2);
+        std::fs::write(&file, "kind_processes:\n- name: clock\n  command: []\n").unwrap();
+        assert!(kind_processes(Some(&file)).is_err());
+    }
 
     fn kinds() -> KindRegistry {
         KindRegistry::new(crate::builtin_kinds()).unwrap()

@@ -385,6 +385,7 @@ impl Actor for IcActor {
             }
         }
         self.published = self.driver.state();
+        self.driver.start(&mut self.effects);
         match self.failure.take() {
             Some(error) => self.driver.fail(error, &mut self.effects),
             None => self.driver.publish_current(&mut self.effects),

@@ -1,0 +1,247 @@
+//! Kinds in their own process, black-box: the real daemon on the real
+//! broker, with `simulator/chaos` served by a Python kind process
+//! (`tests/fixtures/kind_process/chaos_kind.py`, on the Python SDK of this
+//! repository, `python/villas-kind`) configured under `kind_processes`.
+//! Each test drives the component over the broker and checks that another
+//! (built-in) component still answers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A config with the chaos kind process (and `extra` YAML for it), a chaos
+/// component `sim` and a dummy `other`.
+fn chaos_config(exchange: &str, manager: &str, sim: &str, other: &str, extra: &str) -> String {
+    let script = repo().join("tests/fixtures/kind_process/chaos_kind.py");
+    let components = format!(
+        "- {{category: simulator, type: chaos, name: Chaos, uuid: {sim}}}\n{}",
+        dummy(other, None, "Other")
+    );
+    format!(
+        "{}kind_processes:\n- name: chaos\n  command: [python3, {script}]\n{extra}",
+        config(exchange, manager, &components),
+        script = script.display()
+    )
+}
+
+/// The daemon with the Python SDK importable by its kind processes.
+fn start_daemon(config: &str) -> Daemon {
+    let sdk = repo().join("python/villas-kind/src");
+    Daemon::start_with(config, &[("PYTHONPATH", sdk.to_str().unwrap())])
+}
+
+/// The other IC still answers `ping`.
+async fn still_answers(client: &mut Client, uuid: &str) {
+    client.act(uuid, &json!({"action": "ping"})).await.unwrap();
+    client.wait_state(uuid, "idle").await.unwrap();
+}
+
+fn pid_of(status: &Value) -> i32 {
+    status["status"]["pid"].as_i64().expect("pid field") as i32
+}
+
+/// The pid of the kind process serving `uuid` (idle), from its status
+/// fields: the first status is published before the kind's first fields
+/// arrive, so ask with `ping` until they are there (polling, bounded).
+async fn pid_now(client: &mut Client, uuid: &str) -> i32 {
+    for _ in 0..100 {
+        client.act(uuid, &json!({"action": "ping"})).await.unwrap();
+        let idle = client.wait_state(uuid, "idle").await.unwrap();
+        if idle.body["status"]["pid"].is_i64() {
+            return pid_of(&idle.body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no pid in the status of {uuid}");
+}
+
+fn alive(pid: i32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[tokio::test]
+async fn a_python_kind_process_serves_components_like_built_in_ones() {
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await;
+    let (manager, sim, other) = (new_uuid(), new_uuid(), new_uuid());
+    let mut daemon = start_daemon(&chaos_config(&exchange, &manager, &sim, &other, ""));
+    let idle = client.wait_state(&sim, "idle").await.unwrap();
+    assert_eq!(idle.body["properties"]["type"], "chaos");
+    assert_eq!(
+        idle.body["schema"]["start"]["properties"]["mode"]["type"],
+        "string"
+    );
+    client
+        .act(
+            &sim,
+            &json!({"action": "start", "parameters": {"mode": "now"}}),
+        )
+        .await
+        .unwrap();
+    let states = client.states_until(&sim, "running").await.unwrap();
+    assert_eq!(states, ["starting", "running"]);
+    // The daemon checks the schema before the kind sees the action.
+    client.act(&sim, &json!({"action": "pause"})).await.unwrap();
+    client.wait_error(&sim, "unsupported-action").await.unwrap();
+    client.act(&sim, &json!({"action": "stop"})).await.unwrap();
+    let idle = client.wait_state(&sim, "idle").await.unwrap();
+    assert_eq!(
+        idle.body["status"]["mode"], "now",
+        "status fields of the kind"
+    );
+    let pid = pid_of(&idle.body);
+    still_answers(&mut client, &other).await;
+    // At daemon stop the kind process ends too.
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+    assert!(!alive(pid), "kind process {pid} outlived the daemon");
+}
+
+#[tokio::test]
+async fn a_killed_kind_process_puts_its_components_in_error_and_they_come_back() {
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await;
+    let (manager, sim, other) = (new_uuid(), new_uuid(), new_uuid());
+    let _daemon = start_daemon(&chaos_config(
+        &exchange,
+        &manager,
+        &sim,
+        &other,
+        "  restart_backoff: {initial: 0.05, max: 0.1}\n",
+    ));
+    client.wait_state(&sim, "idle").await.unwrap();
+    client
+        .act(
+            &sim,
+            &json!({"action": "start", "parameters": {"mode": "now"}}),
+        )
+        .await
+        .unwrap();
+    let running = client.wait_state(&sim, "running").await.unwrap();
+    let pid = pid_of(&running.body);
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let error = client.wait_state(&sim, "error").await.unwrap();
+    assert_eq!(error.body["status"]["error"]["kind"], "crashed");
+    let message = error.body["status"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("signal: 9"), "{message}");
+    // Its supervisor resets it once the process is back: a new process.
+    let states = client.states_until(&sim, "idle").await.unwrap();
+    assert_eq!(states.last().map(String::as_str), Some("idle"));
+    assert!(states.contains(&"resetting".to_owned()), "{states:?}");
+    client
+        .act(
+            &sim,
+            &json!({"action": "start", "parameters": {"mode": "now"}}),
+        )
+        .await
+        .unwrap();
+    let running = client.wait_state(&sim, "running").await.unwrap();
+    assert_ne!(pid_of(&running.body), pid, "a new kind process");
+    still_answers(&mut client, &other).await;
+}
+
+#[tokio::test]
+async fn a_hanging_kind_process_is_killed_and_restarted_while_others_answer() {
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await;
+    let (manager, sim, other) = (new_uuid(), new_uuid(), new_uuid());
+    let _daemon = start_daemon(&chaos_config(
+        &exchange,
+        &manager,
+        &sim,
+        &other,
+        "  request_timeout: 2\n  restart_backoff: {initial: 0.05, max: 0.1}\n",
+    ));
+    client.wait_state(&sim, "idle").await.unwrap();
+    let pid = pid_now(&mut client, &sim).await;
+    client
+        .act(
+            &sim,
+            &json!({"action": "start", "parameters": {"mode": "hang"}}),
+        )
+        .await
+        .unwrap();
+    client.wait_state(&sim, "starting").await.unwrap();
+    // While the kind hangs, the rest of the daemon answers.
+    still_answers(&mut client, &other).await;
+    let error = client.wait_state(&sim, "error").await.unwrap();
+    let message = error.body["status"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("did not answer start"), "{message}");
+    client.wait_state(&sim, "idle").await.unwrap();
+    client
+        .act(
+            &sim,
+            &json!({"action": "start", "parameters": {"mode": "now"}}),
+        )
+        .await
+        .unwrap();
+    let running = client.wait_state(&sim, "running").await.unwrap();
+    assert_ne!(pid_of(&running.body), pid, "the hung process was replaced");
+    assert!(!alive(pid), "the hung process {pid} was killed");
+}
+
+#[tokio::test]
+async fn bad_messages_from_a_kind_process_are_logged_and_refused() {
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await;
+    let (manager, sim, other) = (new_uuid(), new_uuid(), new_uuid());
+    let mut daemon = start_daemon(&chaos_config(
+        &exchange,
+        &manager,
+        &sim,
+        &other,
+        "  flood_limit: 2000\n  restart_backoff: {initial: 0.05, max: 0.1}\n",
+    ));
+    client.wait_state(&sim, "idle").await.unwrap();
+    let pid = pid_now(&mut client, &sim).await;
+    client
+        .act(
+            &sim,
+            &json!({"action": "start", "parameters": {"mode": "garbage"}}),
+        )
+        .await
+        .unwrap();
+    // The forbidden `starting -> paused` is refused; `running` follows.
+    let states = client.states_until(&sim, "running").await.unwrap();
+    assert_eq!(states, ["starting", "running"]);
+    daemon.wait_log("not JSON");
+    daemon.wait_log("unknown event");
+    daemon.wait_log("unknown fields ignored: colour");
+    daemon.wait_log("forbids");
+    client.act(&sim, &json!({"action": "stop"})).await.unwrap();
+    let idle = client.wait_state(&sim, "idle").await.unwrap();
+    assert_eq!(
+        pid_of(&idle.body),
+        pid,
+        "bad lines alone do not cost the process"
+    );
+    // A flood: the process is killed, its component fails and comes back.
+    client
+        .act(
+            &sim,
+            &json!({"action": "start", "parameters": {"mode": "flood"}}),
+        )
+        .await
+        .unwrap();
+    let error = client.wait_state(&sim, "error").await.unwrap();
+    let message = error.body["status"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("lines per second"), "{message}");
+    client.wait_state(&sim, "idle").await.unwrap();
+    still_answers(&mut client, &other).await;
+}
