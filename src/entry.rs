@@ -51,7 +51,20 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
             for process in processes {
                 let name = process.name.clone();
                 match villas_actors::process::start(process, env!("CARGO_PKG_VERSION")) {
-                    Ok(served) => kinds.extend(served),
+                    Ok(served) => {
+                        for kind in &served {
+                            let replaces = kinds.iter().any(|k| {
+                                k.category() == kind.category() && k.type_name() == kind.type_name()
+                            });
+                            tracing::info!(
+                                kind_process = %name,
+                                kind = %format!("{}/{}", kind.category(), kind.type_name()),
+                                replaces_built_in = replaces,
+                                "kind served by a kind process"
+                            );
+                        }
+                        kinds.extend(served);
+                    }
                     Err(error) => {
                         tracing::error!(kind_process = %name, %error, "kind process not started");
                         eprintln!("villas-controller: kind process {name}: {error}");

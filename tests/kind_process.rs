@@ -3,7 +3,9 @@
 //! (`tests/fixtures/kind_process/chaos_kind.py`, on the Python SDK of this
 //! repository, `python/villas-kind`) configured under `kind_processes`.
 //! Each test drives the component over the broker and checks that another
-//! (built-in) component still answers.
+//! (built-in) component still answers. The last runs the built-in dummy
+//! kind, unchanged, as a kind process through the Rust SDK
+//! (`villas_sdk::serve`): this test binary is that executable.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -244,4 +246,63 @@ async fn bad_messages_from_a_kind_process_are_logged_and_refused() {
     assert!(message.contains("lines per second"), "{message}");
     client.wait_state(&sim, "idle").await.unwrap();
     still_answers(&mut client, &other).await;
+}
+
+/// Not a test: the dummy kind served as a kind process by the Rust SDK,
+/// which the daemon of `the_rust_sdk_turns_a_kind_into_a_kind_process`
+/// runs through this very test binary.
+#[test]
+#[ignore = "run by the daemon as a kind process"]
+fn serve_the_dummy_kind() {
+    use villas_sdk::TypedKind;
+    if std::env::var_os("VILLAS_TEST_SERVE_DUMMY").is_none() {
+        return;
+    }
+    let kinds = vec![villas_kind_dummy::DummyKind.into_kind()];
+    std::process::exit(villas_sdk::serve::serve(kinds, "rust-dummy", "0.1.0"));
+}
+
+#[tokio::test]
+async fn the_rust_sdk_turns_a_kind_into_a_kind_process() {
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await;
+    let (manager, sim) = (new_uuid(), new_uuid());
+    let me = std::env::current_exe().unwrap();
+    // libtest prints a line before the test runs: the daemon refuses it
+    // as not JSON, harmlessly.
+    let config = format!(
+        "{}kind_processes:\n- name: rust-dummy\n  command: [{me}, serve_the_dummy_kind, --exact, --ignored, --nocapture, -q, --test-threads=1]\n  environment: {{VILLAS_TEST_SERVE_DUMMY: '1'}}\n",
+        config(&exchange, &manager, &dummy(&sim, None, "Served")),
+        me = me.display()
+    );
+    let mut daemon = Daemon::start(&config);
+    let served = daemon.wait_log("kind served by a kind process");
+    assert!(
+        served.contains("simulator/dummy") && served.contains("replaces_built_in=true"),
+        "{served}"
+    );
+    client.wait_state(&sim, "idle").await.unwrap();
+    client
+        .act(
+            &sim,
+            &json!({"action": "start", "parameters": {"runtime": 0.3}}),
+        )
+        .await
+        .unwrap();
+    let states = client.states_until(&sim, "idle").await.unwrap();
+    assert_eq!(states, ["starting", "running", "stopping", "idle"]);
+    // Parameters are checked by the daemon against the kind's schema.
+    client
+        .act(
+            &sim,
+            &json!({"action": "start", "parameters": {"runtime": "long"}}),
+        )
+        .await
+        .unwrap();
+    let error = client.wait_state(&sim, "error").await.unwrap();
+    assert_eq!(error.body["status"]["error"]["kind"], "invalid-parameters");
+    client.act(&sim, &json!({"action": "reset"})).await.unwrap();
+    client.wait_state(&sim, "idle").await.unwrap();
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
 }

@@ -118,6 +118,7 @@ pub(crate) fn spawn(
                 daemon_version,
                 commands: receiver,
                 instances: HashMap::new(),
+                removed: std::collections::HashSet::new(),
                 queued: VecDeque::new(),
                 tracker,
                 next_id: 1,
@@ -212,6 +213,8 @@ struct Host {
     commands: mpsc::UnboundedReceiver<Command>,
     /// Live instances by uuid.
     instances: HashMap<String, Instance>,
+    /// Instances removed (their late events are dropped quietly).
+    removed: std::collections::HashSet<String>,
     /// Actions that came while the process was down, for after its restart.
     queued: VecDeque<Command>,
     tracker: RestartTracker,
@@ -454,6 +457,7 @@ impl Host {
                         .await;
                     }
                 }
+                self.removed.remove(&uuid);
                 let id = self.id();
                 let line = request::build(
                     id,
@@ -511,6 +515,7 @@ impl Host {
                     .is_some_and(|i| i.serial == serial)
                 {
                     self.instances.remove(&uuid);
+                    self.removed.insert(uuid.clone());
                     let id = self.id();
                     self.send(
                         conn,
@@ -631,6 +636,11 @@ impl Host {
             }
             KindMessage::Event { instance, event } => match self.instances.get(&instance) {
                 Some(live) => live.inbox.push(Update::Event(event)),
+                // Sent before the process saw the removal (a configuration
+                // check builds and drops an instance): not an error.
+                None if self.removed.contains(&instance) => {
+                    tracing::debug!(kind_process = %self.spec.name, %instance, "event of a removed instance dropped");
+                }
                 None => {
                     let what = match event {
                         Event::Transition(_) => "transition",
