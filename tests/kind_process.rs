@@ -306,3 +306,44 @@ async fn the_rust_sdk_turns_a_kind_into_a_kind_process() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(0));
 }
+
+#[tokio::test]
+async fn a_kind_installed_in_the_state_directory_is_started_with_the_daemon() {
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await;
+    let (manager, sim) = (new_uuid(), new_uuid());
+    let state = tempfile::tempdir().unwrap();
+    let kind_dir = state.path().join("kinds/chaos");
+    std::fs::create_dir_all(&kind_dir).unwrap();
+    std::fs::copy(
+        repo().join("tests/fixtures/kind_process/chaos_kind.py"),
+        kind_dir.join("chaos_kind.py"),
+    )
+    .unwrap();
+    std::fs::write(
+        kind_dir.join("villas-kind.toml"),
+        format!(
+            "name = \"chaos\"\nversion = \"0.1.0\"\ncommand = [\"python3\", \"chaos_kind.py\"]\n[environment]\nPYTHONPATH = {:?}\n",
+            repo().join("python/villas-kind/src").display().to_string()
+        ),
+    )
+    .unwrap();
+    let components = format!("- {{category: simulator, type: chaos, name: Chaos, uuid: {sim}}}\n");
+    let config = format!(
+        "{}state_dir: {}\n",
+        config(&exchange, &manager, &components),
+        state.path().display()
+    );
+    let mut daemon = Daemon::start(&config);
+    daemon.wait_log("installed kind");
+    client.wait_state(&sim, "idle").await.unwrap();
+    client
+        .act(
+            &sim,
+            &json!({"action": "start", "parameters": {"mode": "now"}}),
+        )
+        .await
+        .unwrap();
+    let running = client.wait_state(&sim, "running").await.unwrap();
+    assert_eq!(running.body["status"]["mode"], "now");
+}

@@ -6,6 +6,7 @@
 //! `villas_actors::store`, `components` by `villas_actors::placement` (which places them
 //! once). Every error names the file and the key.
 
+pub(crate) mod installed;
 pub(crate) mod raw;
 
 use crate::api::ApiSettings;
@@ -112,9 +113,10 @@ pub(crate) fn load(
     from_value(merged, &file_name, broker_url, kinds)
 }
 
-/// The kind executables to start (`kind_processes`), read from `file`
-/// and the environment before the rest of the settings: the kinds they
-/// serve are needed to check `components`.
+/// The kind executables to start: those installed in the state
+/// directory (`state_dir/kinds/*/villas-kind.toml`), then the configured
+/// `kind_processes`; read from `file` and the environment before the rest
+/// of the settings (the kinds they serve check `components`).
 pub(crate) fn kind_processes(
     file: Option<&Path>,
 ) -> Result<Vec<villas_actors::process::KindProcessSpec>, SettingsError> {
@@ -125,17 +127,22 @@ pub(crate) fn kind_processes(
             key: format!("kind_processes.{}", e.path()),
             message: e.into_inner().to_string(),
         })?;
-    raw.kind_processes
-        .into_iter()
-        .enumerate()
-        .map(|(index, entry)| {
+    let state = StateSettings::from_config(raw.state_dir, raw.workdir, None)
+        .map_err(in_file(&file_name))?;
+    let mut specs = installed::installed_kinds(&state.dir).map_err(|e| SettingsError::Load {
+        file: file_name.clone(),
+        message: format!("installed kind: {e}"),
+    })?;
+    for (index, entry) in raw.kind_processes.into_iter().enumerate() {
+        specs.push(
             kind_process(entry).map_err(|message| SettingsError::Invalid {
                 file: file_name.clone(),
                 key: format!("kind_processes[{index}]"),
                 message,
-            })
-        })
-        .collect()
+            })?,
+        );
+    }
+    Ok(specs)
 }
 
 fn kind_process(

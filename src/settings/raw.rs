@@ -47,9 +47,16 @@ pub(crate) struct RawSettings {
     pub(crate) kind_processes: serde::de::IgnoredAny,
 }
 
-/// The kind-processes part of the document, read first.
+/// The kind-processes part of the document (and the state directory,
+/// where installed kinds are), read first.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RawKindSettings {
+    /// See [`RawSettings::state_dir`].
+    #[serde(default)]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// See [`RawSettings::workdir`].
+    #[serde(default)]
+    pub(crate) workdir: Option<PathBuf>,
     /// Kind executables to start.
     #[serde(default)]
     pub(crate) kind_processes: Vec<RawKindProcess>,
