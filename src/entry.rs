@@ -42,6 +42,12 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
                 Err(error) => invalid_configuration(error),
             }
         }
+        Command::Kind(command) => {
+            return match settings::state_dir(file.as_deref()) {
+                Ok(dir) => crate::kind_admin::main(command, &dir, &kinds),
+                Err(error) => invalid_configuration(error),
+            }
+        }
         Command::CheckConfig(_) => false,
         Command::Daemon(_) => true,
     };

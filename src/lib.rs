@@ -48,6 +48,7 @@ mod client;
 mod daemon;
 pub mod entry;
 mod exit;
+mod kind_admin;
 mod notify;
 pub mod settings;
 mod signals;

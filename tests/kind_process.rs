@@ -347,3 +347,95 @@ async fn a_kind_installed_in_the_state_directory_is_started_with_the_daemon() {
     let running = client.wait_state(&sim, "running").await.unwrap();
     assert_eq!(running.body["status"]["mode"], "now");
 }
+
+/// The Python template rendered for `name` into `dir` (what `kind new`
+/// will write).
+fn render_python_template(name: &str, dir: &std::path::Path) {
+    fn walk(from: &std::path::Path, to: &std::path::Path, name: &str) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let file = entry
+                .file_name()
+                .to_str()
+                .unwrap()
+                .replace("{{name}}", name);
+            if entry.file_type().unwrap().is_dir() {
+                walk(&entry.path(), &to.join(file), name);
+            } else {
+                let text = std::fs::read_to_string(entry.path()).unwrap();
+                std::fs::write(to.join(file), text.replace("{{name}}", name)).unwrap();
+            }
+        }
+    }
+    walk(&repo().join("python/template"), dir, name);
+}
+
+fn kind_cli(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary())
+        .arg("-c")
+        .arg(config)
+        .arg("kind")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_python_kind_from_the_template_is_installed_listed_driven_and_removed() {
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await;
+    let (manager, sim) = (new_uuid(), new_uuid());
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("clock");
+    render_python_template("clock", &project);
+    let state = work.path().join("state");
+    let components = format!("- {{category: simulator, type: clock, name: Clock, uuid: {sim}}}\n");
+    let config_file = work.path().join("config.yaml");
+    let config = format!(
+        "{}state_dir: {}\n",
+        config(&exchange, &manager, &components),
+        state.display()
+    );
+    std::fs::write(&config_file, &config).unwrap();
+    // No registry: the SDK comes from the binary (PIP_NO_INDEX is implied).
+    let installed = kind_cli(&config_file, &["install", project.to_str().unwrap()]);
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&installed.stdout).contains("serves simulator/clock"));
+    let listed = String::from_utf8_lossy(&kind_cli(&config_file, &["list"]).stdout).into_owned();
+    assert!(
+        listed.contains("simulator/clock\tinstalled clock\t0.1.0"),
+        "{listed}"
+    );
+    assert!(listed.contains("simulator/dummy\tbuilt-in"), "{listed}");
+    let again = kind_cli(&config_file, &["install", project.to_str().unwrap()]);
+    assert!(!again.status.success(), "installed twice");
+
+    let mut daemon = Daemon::start(&config);
+    client.wait_state(&sim, "idle").await.unwrap();
+    client
+        .act(&sim, &json!({"action": "start", "parameters": {}}))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.states_until(&sim, "running").await.unwrap(),
+        ["starting", "running"]
+    );
+    client.act(&sim, &json!({"action": "stop"})).await.unwrap();
+    client.wait_state(&sim, "idle").await.unwrap();
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+
+    let removed = kind_cli(&config_file, &["remove", "clock"]);
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    let listed = String::from_utf8_lossy(&kind_cli(&config_file, &["list"]).stdout).into_owned();
+    assert!(!listed.contains("clock"), "{listed}");
+}

@@ -113,6 +113,21 @@ pub(crate) fn load(
     from_value(merged, &file_name, broker_url, kinds)
 }
 
+/// The state directory alone (for `kind install|list|remove`), from
+/// `file` and the environment.
+pub(crate) fn state_dir(file: Option<&Path>) -> Result<PathBuf, SettingsError> {
+    let (merged, file_name) = merged_document(file)?;
+    let raw: raw::RawKindSettings =
+        serde_path_to_error::deserialize(merged).map_err(|e| SettingsError::Invalid {
+            file: file_name.clone(),
+            key: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        })?;
+    StateSettings::from_config(raw.state_dir, raw.workdir, None)
+        .map(|state| state.dir)
+        .map_err(in_file(&file_name))
+}
+
 /// The kind executables to start: those installed in the state
 /// directory (`state_dir/kinds/*/villas-kind.toml`), then the configured
 /// `kind_processes`; read from `file` and the environment before the rest
