@@ -52,10 +52,12 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
         Command::Daemon(_) => true,
     };
     let mut kinds = kinds;
+    let mut process_names = Vec::new();
     match settings::kind_processes(file.as_deref()) {
         Ok(processes) => {
             for process in processes {
                 let name = process.name.clone();
+                process_names.push(name.clone());
                 match villas_actors::process::start(process, env!("CARGO_PKG_VERSION")) {
                     Ok(served) => {
                         for kind in &served {
@@ -88,6 +90,9 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
             return ExitCode::from(Exit::Failure);
         }
     };
+    for name in &process_names {
+        kinds.mark_process(name);
+    }
     let settings = match settings::load(file.as_deref(), cli.broker.as_deref(), &kinds) {
         Ok(settings) => settings,
         Err(error) => return invalid_configuration(error),

@@ -50,6 +50,7 @@ pub mod entry;
 mod exit;
 mod kind_admin;
 mod notify;
+mod reload;
 pub mod settings;
 mod signals;
 mod telemetry;

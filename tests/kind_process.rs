@@ -439,3 +439,67 @@ async fn a_python_kind_from_the_template_is_installed_listed_driven_and_removed(
     let listed = String::from_utf8_lossy(&kind_cli(&config_file, &["list"]).stdout).into_owned();
     assert!(!listed.contains("clock"), "{listed}");
 }
+
+#[tokio::test]
+async fn a_running_daemon_picks_up_a_kind_installed_after_its_start_at_sighup() {
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await;
+    let (manager, sim) = (new_uuid(), new_uuid());
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let config_file = work.path().join("config.yaml");
+    let config = format!(
+        "{}state_dir: {}\n",
+        config(&exchange, &manager, "").replace("components:\n", "components: []\n"),
+        state.display()
+    );
+    std::fs::write(&config_file, &config).unwrap();
+    let mut daemon = Daemon::start(&config);
+    client.wait_state(&manager, "idle").await.unwrap();
+    // A kind directory with its manifest (an executable script).
+    let package = work.path().join("chaos");
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::copy(
+        repo().join("tests/fixtures/kind_process/chaos_kind.py"),
+        package.join("chaos_kind.py"),
+    )
+    .unwrap();
+    std::fs::write(
+        package.join("villas-kind.toml"),
+        format!(
+            "name = \"chaos\"\nversion = \"0.2.0\"\ncommand = [\"python3\", \"chaos_kind.py\"]\n[environment]\nPYTHONPATH = {:?}\n",
+            repo().join("python/villas-kind/src").display().to_string()
+        ),
+    )
+    .unwrap();
+    let installed = kind_cli(&config_file, &["install", package.to_str().unwrap()]);
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let create = json!({"action": "create", "parameters": {
+        "category": "simulator", "type": "chaos", "name": "Late", "uuid": sim}});
+    // Before the reload the daemon does not know the kind.
+    client.act(&manager, &create).await.unwrap();
+    client
+        .wait_error(&manager, "unsupported-action")
+        .await
+        .unwrap();
+    daemon.signal("HUP");
+    daemon.wait_log("kind served by a kind process");
+    client.act(&manager, &create).await.unwrap();
+    client.wait_state(&sim, "idle").await.unwrap();
+    client
+        .act(
+            &sim,
+            &json!({"action": "start", "parameters": {"mode": "now"}}),
+        )
+        .await
+        .unwrap();
+    client.wait_state(&sim, "running").await.unwrap();
+    // Removal is refused while a stored component of its kind exists.
+    let refused = kind_cli(&config_file, &["remove", "chaos"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("component(s) of chaos exist"));
+}
