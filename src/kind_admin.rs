@@ -26,6 +26,16 @@ pub(crate) enum KindCommand {
     },
     /// List the built-in and the installed kinds.
     List,
+    /// Write a new kind project into ./NAME (a kind serving
+    /// simulator/NAME with start and stop, its tests, a README, packaging
+    /// metadata).
+    New {
+        /// Its name: ^[a-z][a-z0-9_]{0,63}$.
+        name: String,
+        /// Its language (only python for now).
+        #[arg(long, value_parser = ["python", "rust"])]
+        lang: String,
+    },
     /// Remove an installed kind (refused while components of its kinds are
     /// stored, unless --force).
     Remove {
@@ -89,6 +99,79 @@ const SDK_FILES: [(&str, &[u8]); 12] = [
     ),
 ];
 
+/// The Python template (python/embedded-files.txt, [template]): paths and
+/// contents with `{{name}}` placeholders.
+const PYTHON_TEMPLATE: [(&str, &[u8]); 9] = [
+    (
+        ".gitignore",
+        include_bytes!("../python/template/.gitignore"),
+    ),
+    ("README.md", include_bytes!("../python/template/README.md")),
+    (
+        "pyproject.toml",
+        include_bytes!("../python/template/pyproject.toml"),
+    ),
+    (
+        "villas-kind.toml",
+        include_bytes!("../python/template/villas-kind.toml"),
+    ),
+    (
+        "{{name}}_kind/__init__.py",
+        include_bytes!("../python/template/{{name}}_kind/__init__.py"),
+    ),
+    (
+        "{{name}}_kind/__main__.py",
+        include_bytes!("../python/template/{{name}}_kind/__main__.py"),
+    ),
+    (
+        "{{name}}_kind/kind.py",
+        include_bytes!("../python/template/{{name}}_kind/kind.py"),
+    ),
+    (
+        "{{name}}_kind/py.typed",
+        include_bytes!("../python/template/{{name}}_kind/py.typed"),
+    ),
+    (
+        "tests/test_{{name}}.py",
+        include_bytes!("../python/template/tests/test_{{name}}.py"),
+    ),
+];
+
+/// `kind new NAME --lang python`: the template rendered into `./NAME`.
+fn new_project(name: &str, lang: &str, into: &Path) -> Result<(), String> {
+    let valid = name.len() <= 64
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !valid {
+        return Err(format!(
+            "{name:?} is not a valid name (^[a-z][a-z0-9_]{{0,63}}$)"
+        ));
+    }
+    if lang != "python" {
+        return Err("only --lang python is available yet".into());
+    }
+    let root = into.join(name);
+    if root.exists() {
+        return Err(format!("{} exists already", root.display()));
+    }
+    for (path, bytes) in PYTHON_TEMPLATE {
+        let file = root.join(path.replace("{{name}}", name));
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        let text = String::from_utf8_lossy(bytes).replace("{{name}}", name);
+        std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    println!(
+        "wrote {} (simulator/{name}); install it with: villas-controller kind install {}",
+        root.display(),
+        root.display()
+    );
+    Ok(())
+}
+
 /// The file listing what an installed kind serves (`category/type` lines),
 /// written by the check at install.
 const SERVED: &str = "served.txt";
@@ -99,6 +182,7 @@ pub(crate) fn main(command: KindCommand, state_dir: &Path, builtin: &[Arc<dyn Ki
         KindCommand::Install { path } => install(&path, state_dir),
         KindCommand::List => list(state_dir, builtin),
         KindCommand::Remove { name, force } => remove(&name, force, state_dir),
+        KindCommand::New { name, lang } => new_project(&name, &lang, Path::new(".")),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -348,29 +348,6 @@ async fn a_kind_installed_in_the_state_directory_is_started_with_the_daemon() {
     assert_eq!(running.body["status"]["mode"], "now");
 }
 
-/// The Python template rendered for `name` into `dir` (what `kind new`
-/// will write).
-fn render_python_template(name: &str, dir: &std::path::Path) {
-    fn walk(from: &std::path::Path, to: &std::path::Path, name: &str) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let file = entry
-                .file_name()
-                .to_str()
-                .unwrap()
-                .replace("{{name}}", name);
-            if entry.file_type().unwrap().is_dir() {
-                walk(&entry.path(), &to.join(file), name);
-            } else {
-                let text = std::fs::read_to_string(entry.path()).unwrap();
-                std::fs::write(to.join(file), text.replace("{{name}}", name)).unwrap();
-            }
-        }
-    }
-    walk(&repo().join("python/template"), dir, name);
-}
-
 fn kind_cli(config: &std::path::Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(binary())
         .arg("-c")
@@ -382,13 +359,23 @@ fn kind_cli(config: &std::path::Path, args: &[&str]) -> std::process::Output {
 }
 
 #[tokio::test]
-async fn a_python_kind_from_the_template_is_installed_listed_driven_and_removed() {
+async fn a_python_kind_from_kind_new_is_installed_listed_driven_and_removed() {
     let exchange = test_exchange();
     let mut client = connect(&exchange).await;
     let (manager, sim) = (new_uuid(), new_uuid());
     let work = tempfile::tempdir().unwrap();
     let project = work.path().join("clock");
-    render_python_template("clock", &project);
+    let made = std::process::Command::new(binary())
+        .args(["kind", "new", "clock", "--lang", "python"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(project.join("clock_kind/kind.py").is_file());
     let state = work.path().join("state");
     let components = format!("- {{category: simulator, type: clock, name: Clock, uuid: {sim}}}\n");
     let config_file = work.path().join("config.yaml");
