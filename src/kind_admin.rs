@@ -467,3 +467,40 @@ fn stored_components_of(state_dir: &Path, served: &[String]) -> Vec<String> {
     users.sort();
     users
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded files are exactly python/embedded-files.txt's.
+    #[test]
+    fn embedded_files_follow_the_list() {
+        let list = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/python/embedded-files.txt"
+        ))
+        .unwrap();
+        let mut section = "";
+        let (mut sdk, mut template) = (Vec::new(), Vec::new());
+        for line in list.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if line.starts_with('[') {
+                section = if line == "[sdk]" { "sdk" } else { "template" };
+                continue;
+            }
+            match section {
+                "sdk" => sdk.push(line.trim_start_matches("villas-kind/").to_owned()),
+                _ => template.push(line.trim_start_matches("template/").to_owned()),
+            }
+        }
+        let embedded_sdk: Vec<String> = SDK_FILES.iter().map(|(p, _)| (*p).to_owned()).collect();
+        let embedded_template: Vec<String> = PYTHON_TEMPLATE
+            .iter()
+            .map(|(p, _)| (*p).to_owned())
+            .collect();
+        assert_eq!(embedded_sdk, sdk);
+        assert_eq!(embedded_template, template);
+    }
+}

@@ -490,3 +490,55 @@ async fn a_running_daemon_picks_up_a_kind_installed_after_its_start_at_sighup() 
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("component(s) of chaos exist"));
 }
+
+#[tokio::test]
+async fn an_incompatible_kind_process_is_refused_and_never_restarted() {
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await;
+    let (manager, sim, other) = (new_uuid(), new_uuid(), new_uuid());
+    let work = tempfile::tempdir().unwrap();
+    let flag = work.path().join("incompatible");
+    let extra = format!(
+        "  environment: {{CHAOS_INCOMPATIBLE: {}}}\n  restart_backoff: {{initial: 0.05, max: 0.1}}\n",
+        flag.display()
+    );
+    // At start: the daemon refuses to run with it (a configuration error).
+    std::fs::write(&flag, "").unwrap();
+    let mut refused = start_daemon(&chaos_config(&exchange, &manager, &sim, &other, &extra));
+    assert_eq!(refused.wait_exit(), Some(78));
+    assert!(refused.whole_log().iter().any(|l| l.contains("9.0.0")));
+    // After a crash: the restarted process refuses the handshake; its
+    // components stay in error with the reason and it is not restarted again.
+    std::fs::remove_file(&flag).unwrap();
+    let mut daemon = start_daemon(&chaos_config(&exchange, &manager, &sim, &other, &extra));
+    client.wait_state(&sim, "idle").await.unwrap();
+    let pid = pid_now(&mut client, &sim).await;
+    std::fs::write(&flag, "").unwrap();
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    client
+        .wait_for("the incompatibility", |r| {
+            r.uuid().as_deref() == Some(sim.as_str())
+                && r.body["status"]["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("incompatible"))
+        })
+        .await
+        .unwrap();
+    daemon.wait_log("not restarted");
+    still_answers(&mut client, &other).await;
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
+    let log = daemon.whole_log();
+    let launches = log
+        .iter()
+        .filter(|l| l.contains("restarting the kind process"))
+        .count();
+    assert_eq!(
+        launches, 1,
+        "one attempt after the crash, none after the refusal"
+    );
+}

@@ -282,7 +282,11 @@ impl Host {
                 match self.launch().await {
                     Ok((conn, _)) => break conn,
                     Err(ProcessError::Incompatible(why)) => {
-                        let error = ErrorInfo::new(ErrorCode::Unsupported, why);
+                        tracing::error!(kind_process = %self.spec.name, reason = %why, "kind process incompatible: not restarted");
+                        let error = ErrorInfo::new(
+                            ErrorCode::Unsupported,
+                            format!("kind process {} is incompatible: {why}", self.spec.name),
+                        );
                         self.fail_all(&error);
                         self.down(error).await;
                         return;
