@@ -44,6 +44,9 @@ pub(crate) enum Command {
     Daemon(ConfigArg),
     /// Validate the configuration and exit (78 if it is invalid).
     CheckConfig(ConfigArg),
+    /// Install, list and remove kinds (in the state directory's kinds/).
+    #[command(subcommand)]
+    Kind(crate::kind_admin::KindCommand),
     /// The client commands.
     #[command(flatten)]
     Client(Box<crate::client::ClientCommand>),
@@ -63,7 +66,7 @@ impl Cli {
     pub(crate) fn config_file(&self) -> Option<&std::path::Path> {
         match &self.command {
             Command::Daemon(arg) | Command::CheckConfig(arg) => arg.config.as_deref(),
-            Command::Client(_) => None,
+            Command::Client(_) | Command::Kind(_) => None,
         }
         .or(self.config.as_deref())
     }

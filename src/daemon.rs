@@ -172,6 +172,12 @@ pub(crate) async fn run(
         }
     }
 
+    // SIGHUP: kinds installed since the start are picked up.
+    actix::spawn(crate::reload::on_hangup(
+        running.kinds.clone(),
+        state.dir.clone(),
+    ));
+
     // The HTTP port is bound: READY=1 once the bus has its link.
     crate::notify::ready_when_linked(running.bus.linked());
 

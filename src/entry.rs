@@ -42,9 +42,47 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
                 Err(error) => invalid_configuration(error),
             }
         }
+        Command::Kind(command) => {
+            return match settings::state_dir(file.as_deref()) {
+                Ok(dir) => crate::kind_admin::main(command, &dir, &kinds),
+                Err(error) => invalid_configuration(error),
+            }
+        }
         Command::CheckConfig(_) => false,
         Command::Daemon(_) => true,
     };
+    let mut kinds = kinds;
+    let mut process_names = Vec::new();
+    match settings::kind_processes(file.as_deref()) {
+        Ok(processes) => {
+            for process in processes {
+                let name = process.name.clone();
+                process_names.push(name.clone());
+                match villas_actors::process::start(process, env!("CARGO_PKG_VERSION")) {
+                    Ok(served) => {
+                        for kind in &served {
+                            let replaces = kinds.iter().any(|k| {
+                                k.category() == kind.category() && k.type_name() == kind.type_name()
+                            });
+                            tracing::info!(
+                                kind_process = %name,
+                                kind = %format!("{}/{}", kind.category(), kind.type_name()),
+                                replaces_built_in = replaces,
+                                "kind served by a kind process"
+                            );
+                        }
+                        kinds.extend(served);
+                    }
+                    Err(error) => {
+                        tracing::error!(kind_process = %name, %error, "kind process not started");
+                        eprintln!("villas-controller: kind process {name}: {error}");
+                        return ExitCode::from(Exit::Config);
+                    }
+                }
+            }
+        }
+        Err(error) => return invalid_configuration(error),
+    }
     let kinds = match KindRegistry::new(kinds) {
         Ok(kinds) => kinds,
         Err(error) => {
@@ -52,6 +90,9 @@ pub fn main_with_kinds(kinds: Vec<Arc<dyn Kind>>) -> ExitCode {
             return ExitCode::from(Exit::Failure);
         }
     };
+    for name in &process_names {
+        kinds.mark_process(name);
+    }
     let settings = match settings::load(file.as_deref(), cli.broker.as_deref(), &kinds) {
         Ok(settings) => settings,
         Err(error) => return invalid_configuration(error),

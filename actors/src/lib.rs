@@ -44,6 +44,8 @@
 //! - [`store`]: the state directory (components created with `create`,
 //!   data directories, the daemon's uuid).
 //! - [`kinds`]: the kinds the daemon can build components from.
+//! - [`process`]: kinds served by kind processes (`docs/kind-protocol.md`),
+//!   their host threads and supervision.
 //!
 //! The kinds themselves are not here: each is a crate of its own under
 //! `kinds/`, and the daemon selects them with cargo features
@@ -54,6 +56,7 @@ pub mod invalid;
 pub mod kinds;
 pub mod placement;
 pub mod ports;
+pub mod process;
 pub mod root;
 pub mod routing;
 pub mod store;

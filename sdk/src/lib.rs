@@ -14,7 +14,11 @@
 //!   kind code acts through.
 //! - [`driver`]: the state machine that runs every instance (what the
 //!   daemon's IC actor wraps).
+//! - [`kind_protocol`]: the kind process protocol (`docs/kind-protocol.md`):
+//!   versions, the compatibility rule, the messages.
 //! - [`time`]: timer ids and the clock a driver reads.
+//! - `serve` (cargo feature `serve`): turns any [`Kind`] into a kind
+//!   executable speaking the kind process protocol.
 //! - `testing` (cargo feature `testing`): a harness that runs a kind
 //!   under the driver on a virtual clock, and a fake manager.
 //! - [`spec`], [`schema`]: component definitions and compiled JSON schemas.
@@ -23,8 +27,11 @@
 
 pub mod component;
 pub mod driver;
+pub mod kind_protocol;
 pub mod protocol;
 pub mod schema;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod spec;
 #[cfg(feature = "testing")]
 pub mod testing;

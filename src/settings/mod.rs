@@ -6,6 +6,7 @@
 //! `villas_actors::store`, `components` by `villas_actors::placement` (which places them
 //! once). Every error names the file and the key.
 
+pub(crate) mod installed;
 pub(crate) mod raw;
 
 use crate::api::ApiSettings;
@@ -110,6 +111,93 @@ pub(crate) fn load(
 ) -> Result<Settings, SettingsError> {
     let (merged, file_name) = merged_document(file)?;
     from_value(merged, &file_name, broker_url, kinds)
+}
+
+/// The state directory alone (for `kind install|list|remove`), from
+/// `file` and the environment.
+pub(crate) fn state_dir(file: Option<&Path>) -> Result<PathBuf, SettingsError> {
+    let (merged, file_name) = merged_document(file)?;
+    let raw: raw::RawKindSettings =
+        serde_path_to_error::deserialize(merged).map_err(|e| SettingsError::Invalid {
+            file: file_name.clone(),
+            key: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        })?;
+    StateSettings::from_config(raw.state_dir, raw.workdir, None)
+        .map(|state| state.dir)
+        .map_err(in_file(&file_name))
+}
+
+/// The kind executables to start: those installed in the state
+/// directory (`state_dir/kinds/*/villas-kind.toml`), then the configured
+/// `kind_processes`; read from `file` and the environment before the rest
+/// of the settings (the kinds they serve check `components`).
+pub(crate) fn kind_processes(
+    file: Option<&Path>,
+) -> Result<Vec<villas_actors::process::KindProcessSpec>, SettingsError> {
+    let (merged, file_name) = merged_document(file)?;
+    let raw: raw::RawKindSettings =
+        serde_path_to_error::deserialize(merged).map_err(|e| SettingsError::Invalid {
+            file: file_name.clone(),
+            key: format!("kind_processes.{}", e.path()),
+            message: e.into_inner().to_string(),
+        })?;
+    let state = StateSettings::from_config(raw.state_dir, raw.workdir, None)
+        .map_err(in_file(&file_name))?;
+    let mut specs = installed::installed_kinds(&state.dir).map_err(|e| SettingsError::Load {
+        file: file_name.clone(),
+        message: format!("installed kind: {e}"),
+    })?;
+    for (index, entry) in raw.kind_processes.into_iter().enumerate() {
+        specs.push(
+            kind_process(entry).map_err(|message| SettingsError::Invalid {
+                file: file_name.clone(),
+                key: format!("kind_processes[{index}]"),
+                message,
+            })?,
+        );
+    }
+    Ok(specs)
+}
+
+fn kind_process(
+    raw: raw::RawKindProcess,
+) -> Result<villas_actors::process::KindProcessSpec, String> {
+    let mut command = raw.command.into_iter();
+    let Some(executable) = command.next().filter(|c| !c.is_empty()) else {
+        return Err("command must name an executable".into());
+    };
+    if raw.name.is_empty() {
+        return Err("name must not be empty".into());
+    }
+    let mut spec = villas_actors::process::KindProcessSpec::new(raw.name, executable);
+    spec.args = command.collect();
+    spec.env = raw.environment.into_iter().collect();
+    spec.working_dir = raw.working_directory;
+    if let Some(seconds) = raw.request_timeout {
+        spec.request_timeout =
+            positive_seconds("request_timeout", Some(seconds), 10.0).map_err(|e| e.to_string())?;
+    }
+    if let Some(limit) = raw.flood_limit {
+        if limit == 0 {
+            return Err("flood_limit must be at least 1 line per second".into());
+        }
+        spec.flood_limit = limit;
+    }
+    let mut properties = serde_json::Map::new();
+    if let Some(budget) = raw.restart_budget {
+        properties.insert("restart_budget".into(), budget);
+    }
+    if let Some(backoff) = raw.restart_backoff {
+        properties.insert("restart_backoff".into(), backoff);
+    }
+    let supervision = villas_actors::ic::policy::SupervisionSpec::from_properties(&properties)
+        .map_err(|e| e.message)?;
+    spec.restart = villas_actors::ic::policy::SupervisionSpec {
+        policy: spec.restart.policy,
+        ..supervision
+    };
+    Ok(spec)
 }
 
 /// Loads the broker section alone from `file` (if any) and the
@@ -303,6 +391,26 @@ fn default_uuid() -> uuid::Uuid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_processes_keep_the_case_of_environment_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.yaml");
+        std::fs::write(
+            &file,
+            "kind_processes:\n- name: clock\n  command: [python3, clock.py]\n  environment: {PYTHONPATH: /x}\n  request_timeout: 2.5\n  flood_limit: 100\n  restart_budget: {max_restarts: 2, window: 10}\n",
+        )
+        .unwrap();
+        let specs = kind_processes(Some(&file)).unwrap();
+        assert_eq!(specs.len(), 1);
+        assert_eq!(specs[0].env, [("PYTHONPATH".to_owned(), "/x".to_owned())]);
+        assert_eq!(specs[0].args, ["clock.py"]);
+        assert_eq!(specs[0].request_timeout, Duration::from_millis(2500));
+        assert_eq!(specs[0].flood_limit, 100);
+        assert_eq!(specs[0].restart.max_restarts, 2);
+        std::fs::write(&file, "kind_processes:\n- name: clock\n  command: []\n").unwrap();
+        assert!(kind_processes(Some(&file)).is_err());
+    }
 
     fn kinds() -> KindRegistry {
         KindRegistry::new(crate::builtin_kinds()).unwrap()

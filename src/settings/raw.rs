@@ -39,6 +39,56 @@ pub(crate) struct RawSettings {
     /// Component definitions (free-form properties each).
     #[serde(default)]
     pub(crate) components: Vec<Map<String, Value>>,
+    /// Kind executables to start: read before the rest, by
+    /// `settings::kind_processes` (their kinds check `components`); here
+    /// only accepted.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(crate) kind_processes: serde::de::IgnoredAny,
+}
+
+/// The kind-processes part of the document (and the state directory,
+/// where installed kinds are), read first.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawKindSettings {
+    /// See [`RawSettings::state_dir`].
+    #[serde(default)]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// See [`RawSettings::workdir`].
+    #[serde(default)]
+    pub(crate) workdir: Option<PathBuf>,
+    /// Kind executables to start.
+    #[serde(default)]
+    pub(crate) kind_processes: Vec<RawKindProcess>,
+}
+
+/// `kind_processes: [...]`: one kind executable (docs/kind-protocol.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKindProcess {
+    /// Its name (logs, errors).
+    pub(crate) name: String,
+    /// The executable and its arguments.
+    pub(crate) command: Vec<String>,
+    /// Environment variables set for it.
+    #[serde(default)]
+    pub(crate) environment: std::collections::BTreeMap<String, String>,
+    /// Its working directory.
+    #[serde(default)]
+    pub(crate) working_directory: Option<PathBuf>,
+    /// The deadline of each request, in seconds (default 10).
+    #[serde(default)]
+    pub(crate) request_timeout: Option<f64>,
+    /// Lines per second it may send before it counts as flooding
+    /// (default 20,000).
+    #[serde(default)]
+    pub(crate) flood_limit: Option<u32>,
+    /// `restart_budget` and `restart_backoff`, as for components.
+    #[serde(default)]
+    pub(crate) restart_budget: Option<Value>,
+    /// See `restart_budget`.
+    #[serde(default)]
+    pub(crate) restart_backoff: Option<Value>,
 }
 
 /// The document as a client command reads it: the broker section only.

@@ -5,7 +5,8 @@ daemon message decoded into a typed value (:func:`decode`) or refused with a
 
 What is refused (docs/kind-protocol.md, "Bad messages"): a line over 1 MiB,
 a line that is not a JSON object, an unknown ``op``, a missing or mistyped
-field, an unknown field.
+field. Unknown fields are ignored, so that a newer daemon may add fields
+(a ``when`` in ``act.action``, say) without breaking older kinds.
 """
 
 from __future__ import annotations
@@ -263,10 +264,12 @@ class _Fields:
         value: JsonObject | None = self.get(key, "an object", lambda v: isinstance(v, dict), optional=True)
         return value
 
-    def only(self, *allowed: str) -> None:
-        unknown = sorted(set(self.body) - set(allowed))
+    def only(self, *known: str) -> None:
+        """Ignores fields besides ``known`` (logged at debug level): a newer
+        daemon may send fields this SDK does not know yet."""
+        unknown = sorted(set(self.body) - set(known))
         if unknown:
-            raise self.refuse("unknown field" + ("s " if len(unknown) > 1 else " ") + ", ".join(map(repr, unknown)))
+            log.debug("%s: ignoring unknown field(s) %s", self.what, ", ".join(map(repr, unknown)))
 
 
 def _is_id(value: Any) -> bool:
