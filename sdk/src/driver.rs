@@ -127,6 +127,15 @@ impl Driver {
         build_guarded(kind, spec).map(drop)
     }
 
+    /// The actions an instance of `kind` built from `spec` carries out
+    /// besides ping and reset (`None` if it cannot be built): what a kind
+    /// process lists in its handshake.
+    pub fn check_actions(kind: &dyn Kind, spec: &ComponentSpec) -> Option<Vec<ActionKind>> {
+        build_guarded(kind, spec)
+            .ok()
+            .map(|component| component.actions().to_vec())
+    }
+
     /// An instance of `kind` built from raw properties, with its schemas
     /// compiled for it alone and no manager: what a lab's unit tests of its
     /// own kind need (the daemon shares compiled schemas between instances).

@@ -427,7 +427,7 @@ fn apply(shared: &Shared, uuid: &str, effects: Vec<Effect>) {
                             return;
                         };
                         entry.timers.remove(&timer);
-                        entry.driver.timer_fired(timer, &mut effects);
+                        entry.driver.timer_fired(timer, None, &mut effects);
                     }
                     apply(&shared, &owner, effects);
                 });
@@ -454,7 +454,9 @@ fn apply(shared: &Shared, uuid: &str, effects: Vec<Effect>) {
                         let Some(entry) = server.instances.get_mut(&owner) else {
                             return;
                         };
-                        entry.driver.task_done(generation, output, &mut effects);
+                        entry
+                            .driver
+                            .task_done(generation, output, None, &mut effects);
                     }
                     apply(&shared, &owner, effects);
                 });
