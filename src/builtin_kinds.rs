@@ -11,6 +11,7 @@
 //! | `rtlab`           | `simulator/rtlab`   | `villas-kind-rtlab`           |
 //! | `rscad`           | `simulator/rscad`   | `villas-kind-rscad`           |
 //! | `dpsim`           | `simulator/dpsim`   | `villas-kind-dpsim`           |
+//! | `miob`            | `manager/miob`      | `villas-kind-miob`            |
 
 use std::sync::Arc;
 use villas_sdk::Kind;
@@ -20,7 +21,8 @@ use villas_sdk::Kind;
     feature = "generic-manager",
     feature = "rtlab",
     feature = "rscad",
-    feature = "dpsim"
+    feature = "dpsim",
+    feature = "miob"
 ))]
 use villas_sdk::TypedKind;
 
@@ -39,5 +41,7 @@ pub fn builtin_kinds() -> Vec<Arc<dyn Kind>> {
         villas_kind_rscad::RscadKind.into_kind(),
         #[cfg(feature = "dpsim")]
         villas_kind_dpsim::DpsimKind.into_kind(),
+        #[cfg(feature = "miob")]
+        villas_kind_miob::MiobKind.into_kind(),
     ]
 }
