@@ -15,6 +15,7 @@
 //! | `villas-node-gateway` | `gateway/villas-node` | `villas-kind-villas-node-gateway` |
 //! | `villas-relay-manager` | `manager/villas-relay` | `villas-kind-villas-relay-manager` |
 //! | `villas-relay-gateway` | `gateway/villas-relay` | `villas-kind-villas-relay-gateway` |
+//! | `miob`            | `manager/miob`      | `villas-kind-miob`            |
 
 use std::sync::Arc;
 use villas_sdk::Kind;
@@ -28,7 +29,8 @@ use villas_sdk::Kind;
     feature = "villas-node-manager",
     feature = "villas-node-gateway",
     feature = "villas-relay-manager",
-    feature = "villas-relay-gateway"
+    feature = "villas-relay-gateway",
+    feature = "miob"
 ))]
 use villas_sdk::TypedKind;
 
@@ -55,5 +57,7 @@ pub fn builtin_kinds() -> Vec<Arc<dyn Kind>> {
         villas_kind_villas_relay_manager::VillasRelayManagerKind.into_kind(),
         #[cfg(feature = "villas-relay-gateway")]
         villas_kind_villas_relay_gateway::VillasRelayGatewayKind.into_kind(),
+        #[cfg(feature = "miob")]
+        villas_kind_miob::MiobKind.into_kind(),
     ]
 }

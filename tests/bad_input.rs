@@ -230,7 +230,10 @@ fn manager_refusals(lab: &Lab) -> Vec<(Value, &'static str)> {
             "invalid-parameters",
         ),
         // Unknown kinds.
-        (create(sim(json!({"type": "rtlab"}))), "unsupported-action"),
+        (
+            create(sim(json!({"type": "no-such-kind"}))),
+            "unsupported-action",
+        ),
         (
             create(sim(json!({"category": "", "type": ""}))),
             "unsupported-action",

@@ -435,7 +435,7 @@ async fn manager_creates_and_deletes_components() {
     .unwrap();
     c.wait_error(&m, "invalid-parameters").await.unwrap();
     // Unknown kind.
-    c.act(&m, &json!({"action": "create", "parameters": {"name": "x", "category": "simulator", "type": "rtlab"}})).await.unwrap();
+    c.act(&m, &json!({"action": "create", "parameters": {"name": "x", "category": "simulator", "type": "no-such-kind"}})).await.unwrap();
     c.wait_error(&m, "unsupported-action").await.unwrap();
     // Without uuid: one is generated.
     c.act(&m, &create(None)).await.unwrap();

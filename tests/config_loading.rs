@@ -80,6 +80,28 @@ fn reference_yaml_loads_unchanged_and_hides_the_password() {
     assert!(!text.contains("Haegiethu0rohtee") && !stderr(&out).contains("Haegiethu0rohtee"));
 }
 
+/// VILLASframework/controller `etc/config_dpsim.yaml`, verbatim: its
+/// component has no `category` (the reference crashes on it).
+const REFERENCE_DPSIM_YAML: &str = r#"---
+broker:
+  url: amqp://villas:Haegiethu0rohtee@k8s.eonerc.rwth-aachen.de:30809/%2F
+
+components:
+- location: Richard's PC
+  name: 'DPsim Simulator #1'
+  owner: rmr
+  realm: de.rwth-aachen.eonerc.acs
+  type: dpsim
+  uuid: e15f5ad4-241f-11e8-9bf3-23372608bf60
+"#;
+
+#[test]
+fn reference_config_dpsim_loads_its_category_implied_by_the_type() {
+    let (out, _) = check("config_dpsim.yaml", REFERENCE_DPSIM_YAML, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 component(s)"), "{}", stdout(&out));
+}
+
 #[test]
 fn daemon_uuid_may_name_the_configured_generic_manager() {
     let yaml = "uuid: f4751894-205e-11eb-aefb-0741ff98abca\ncomponents:\n- {category: manager, type: generic, uuid: f4751894-205e-11eb-aefb-0741ff98abca}\n";
@@ -124,7 +146,7 @@ fn invalid_configurations_exit_78_naming_file_and_key() {
             "uuid: 3ddd318e-fee1-46d7-bff4-7c064d640d4e\ncomponents:\n- {category: simulator, type: dummy, uuid: 3ddd318e-fee1-46d7-bff4-7c064d640d4e}\n",
             "uuid",
         ),
-        ("kind.yaml", "components:\n- {category: simulator, type: rtlab}\n", "components[0].type"),
+        ("kind.yaml", "components:\n- {category: simulator, type: no-such-kind}\n", "components[0].type"),
         (
             "manager.yaml",
             "components:\n- {category: simulator, type: dummy, manager: 3ddd318e-fee1-46d7-bff4-7c064d640d4e}\n",
@@ -135,7 +157,9 @@ fn invalid_configurations_exit_78_naming_file_and_key() {
             "components:\n- {category: manager, type: generic, uuid: 3ddd318e-fee1-46d7-bff4-7c064d640d4e, manager: 3ddd318e-fee1-46d7-bff4-7c064d640d4f}\n- {category: manager, type: generic, uuid: 3ddd318e-fee1-46d7-bff4-7c064d640d4f, manager: 3ddd318e-fee1-46d7-bff4-7c064d640d4e}\n",
             "components[0].manager",
         ),
-        ("missing.yaml", "components:\n- {type: dummy}\n", "components[0]"),
+        ("missing.yaml", "components:\n- {type: no-such-kind}\n", "components[0]"),
+        // `generic` is a simulator and a manager: the error names both.
+        ("ambiguous.yaml", "components:\n- {type: generic}\n", "components[0].category: type \"generic\" exists in several categories: give category (manager, simulator)"),
         ("delay.yaml", "components:\n- {category: simulator, type: dummy, transition_delay: fast}\n", "components[0]"),
         ("broken.yaml", "broker: [unclosed\n", "broken.yaml"),
     ];

@@ -448,3 +448,53 @@ async fn a_python_without_dpsim_is_refused_at_start_with_the_fix() {
     // Nothing was downloaded.
     assert!(lab.requests.try_recv().is_err());
 }
+
+/// The component entry of the reference's `etc/config_dpsim.yaml`
+/// (VILLASframework/controller), verbatim: no `category`, no `python`.
+const REFERENCE_DPSIM_ENTRY: &str = "- location: Richard's PC
+  name: 'DPsim Simulator #1'
+  owner: rmr
+  realm: de.rwth-aachen.eonerc.acs
+  type: dpsim
+  uuid: e15f5ad4-241f-11e8-9bf3-23372608bf60
+";
+
+#[tokio::test]
+async fn the_references_config_dpsim_loads_and_its_simulator_runs_cigre() {
+    let uuid = "e15f5ad4-241f-11e8-9bf3-23372608bf60";
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await.with_timeout(SLOW);
+    // `python3` (the default) is the DPsim environment's, through PATH.
+    let python = PathBuf::from(dpsim_python());
+    let path = format!(
+        "{}:{}",
+        python.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let _daemon = Daemon::start_with(
+        &config(&exchange, &new_uuid(), REFERENCE_DPSIM_ENTRY),
+        &[("PATH", &path)],
+    );
+    let idle = client.wait_state(uuid, "idle").await.unwrap();
+    assert_eq!(idle.body["properties"]["category"], "simulator");
+    assert_eq!(idle.body["properties"]["name"], "DPsim Simulator #1");
+    let (base, requests) = http_server(vec![("/model.zip".into(), zip_of(&cigre_files()))]);
+    client
+        .act(
+            uuid,
+            &json!({"action": "start", "parameters": {"name": "cigre", "timestep": 1, "duration": 1},
+                    "model": {"url": format!("{base}/model.zip")},
+                    "results": {"url": format!("{base}/results")}}),
+        )
+        .await
+        .unwrap();
+    let states = client.states_until(uuid, "idle").await.unwrap();
+    assert_eq!(states, ["starting", "running", "stopping", "idle"]);
+    let put = std::iter::from_fn(|| requests.recv_timeout(SLOW).ok())
+        .find(|r| r.method == "PUT")
+        .expect("results uploaded");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(put.body)).unwrap();
+    let (header, rows) = csv(&read(&mut archive, "logs/cigre.csv"));
+    assert_eq!(header.len(), 31);
+    assert_eq!(rows.len(), 2);
+}

@@ -95,6 +95,18 @@ impl KindRegistry {
         }
     }
 
+    /// The categories that have a kind of type `type_name`, sorted.
+    pub fn categories_of(&self, type_name: &str) -> Vec<String> {
+        let mut categories: Vec<String> = self
+            .kinds
+            .keys()
+            .filter(|(_, t)| t == type_name)
+            .map(|(c, _)| c.clone())
+            .collect();
+        categories.sort();
+        categories
+    }
+
     /// "category/type" of every kind, sorted.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self

@@ -143,6 +143,8 @@ fn check_entry(
             ))
         }
     };
+    let properties = with_implied_category(properties, kinds)
+        .map_err(|m| InvalidSetting::new(key(".category"), m))?;
     let spec = ComponentSpec::from_properties(properties)
         .map_err(|e| InvalidSetting::new(key(""), e.to_string()))?;
     let registered = kinds
@@ -158,6 +160,34 @@ fn check_entry(
         supervision,
         manager,
     })
+}
+
+/// An entry without `category` whose `type` names exactly one kind (the
+/// reference's own `etc/config_dpsim.yaml` has `type: dpsim` alone) gets
+/// that kind's category; a type of several categories is refused naming
+/// them. Anything else is left to the definition's own checks.
+fn with_implied_category(
+    mut properties: Map<String, Value>,
+    kinds: &KindRegistry,
+) -> Result<Map<String, Value>, String> {
+    if !matches!(properties.get("category"), None | Some(Value::Null)) {
+        return Ok(properties);
+    }
+    let Some(Value::String(type_name)) = properties.get("type") else {
+        return Ok(properties);
+    };
+    match &kinds.categories_of(type_name)[..] {
+        [one] => {
+            let one = one.clone();
+            properties.insert("category".into(), one.into());
+            Ok(properties)
+        }
+        [] => Ok(properties),
+        many => Err(format!(
+            "type {type_name:?} exists in several categories: give category ({})",
+            many.join(", ")
+        )),
+    }
 }
 
 /// Why the configured components cannot be placed.

@@ -17,8 +17,8 @@
 //! ordinary one).
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use villas_sdk::typed::manage::{self, CreateParameters, DeleteParameters};
 use villas_sdk::typed::{Actions, Ctx, TypedComponent, TypedKind};
 use villas_sdk::{ComponentSpec, ErrorInfo};
 
@@ -52,121 +52,6 @@ impl TypedKind for GenericManagerKind {
     }
 }
 
-// `create` parameters: the new component's properties (published as
-// `schema.create`, what VILLASweb draws its create form from: the titles,
-// defaults and examples are the form's).
-#[derive(Debug, Deserialize, JsonSchema)]
-#[schemars(extend("default" = {}))]
-struct CreateParameters {
-    #[schemars(
-        title = "Component name (default: \"<type> <category>\")",
-        extend("default" = "", "examples" = ["Generic Simulator #1"])
-    )]
-    name: Option<String>,
-    #[schemars(
-        title = "Component owner",
-        extend("default" = "", "examples" = ["svg"])
-    )]
-    owner: Option<String>,
-    #[schemars(
-        title = "Component realm",
-        extend("default" = "", "examples" = ["de.rwth-aachen.eonerc.acs"])
-    )]
-    realm: Option<String>,
-    #[schemars(
-        title = "Component category",
-        extend("default" = "", "examples" = ["simulator"])
-    )]
-    category: String,
-    #[serde(rename = "type")]
-    #[schemars(
-        title = "Component type",
-        extend("default" = "", "examples" = ["dummy"])
-    )]
-    type_name: String,
-    #[schemars(
-        title = "Component location",
-        extend("default" = "", "examples" = ["Richard's PC"])
-    )]
-    location: Option<String>,
-    #[schemars(
-        title = "Description",
-        extend("default" = "", "examples" = ["A dummy simulator"])
-    )]
-    description: Option<String>,
-    #[schemars(
-        title = "WebSocket URL",
-        extend("default" = "", "examples" = ["https://villas.k8s.eonerc.rwth-aachen.de/ws/relay/generic_1"])
-    )]
-    ws_url: Option<String>,
-    #[schemars(
-        title = "API URL",
-        extend("default" = "", "examples" = ["https://villas.k8s.eonerc.rwth-aachen.de/api/ic/generic_1"])
-    )]
-    api_url: Option<String>,
-    // Absent (outer `None`) or null (`Some(None)`): a new uuid. Either way
-    // the definition keeps what was sent, so a nested `properties.uuid`
-    // only fills in an absent one.
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(
-        title = "Component uuid (generated when absent)",
-        regex(
-            pattern = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
-        )
-    )]
-    uuid: Option<Option<String>>,
-    #[schemars(title = "Further type-specific properties")]
-    properties: Option<Map<String, Value>>,
-    // Every other property of the new component, as sent.
-    #[serde(flatten)]
-    other: Map<String, Value>,
-}
-
-/// Deserialises a field that is present (possibly null) into `Some`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(deserializer).map(Some)
-}
-
-impl CreateParameters {
-    /// The new component's properties: what was sent, with the nested
-    /// `properties` merged in (top-level keys win).
-    fn into_properties(self) -> Map<String, Value> {
-        let mut out = self.other;
-        let texts = [
-            ("name", self.name),
-            ("owner", self.owner),
-            ("realm", self.realm),
-            ("category", Some(self.category)),
-            ("type", Some(self.type_name)),
-            ("location", self.location),
-            ("description", self.description),
-            ("ws_url", self.ws_url),
-            ("api_url", self.api_url),
-        ];
-        for (key, text) in texts {
-            if let Some(text) = text {
-                out.insert(key.into(), text.into());
-            }
-        }
-        if let Some(uuid) = self.uuid {
-            out.insert("uuid".into(), uuid.map_or(Value::Null, Value::String));
-        }
-        for (key, value) in self.properties.unwrap_or_default() {
-            out.entry(key).or_insert(value);
-        }
-        out
-    }
-}
-
-// `delete` parameters (published as `schema.delete`).
-#[derive(Debug, Deserialize, JsonSchema)]
-struct DeleteParameters {
-    #[schemars(title = "The uuid of the component to delete")]
-    uuid: String,
-}
-
 /// One generic manager.
 #[derive(Debug)]
 pub struct GenericManager {
@@ -180,12 +65,16 @@ impl GenericManager {
         ctx: &mut Ctx<'_, Self>,
         create: CreateParameters,
     ) -> Result<(), ErrorInfo> {
-        if self.chaos && create.other.get("chaos").and_then(Value::as_str) == Some("panic") {
+        if self.chaos
+            && create
+                .extra()
+                .get("chaos")
+                .and_then(serde_json::Value::as_str)
+                == Some("panic")
+        {
             panic!("chaos: the manager crashed while creating a component");
         }
-        let spec = ComponentSpec::from_properties(create.into_properties())
-            .map_err(|e| e.to_error_info())?;
-        ctx.manager()?.create(spec)
+        manage::create(ctx, create)
     }
 
     fn delete(
@@ -193,7 +82,7 @@ impl GenericManager {
         ctx: &mut Ctx<'_, Self>,
         delete: DeleteParameters,
     ) -> Result<(), ErrorInfo> {
-        ctx.manager()?.delete(&delete.uuid)
+        manage::delete(ctx, delete)
     }
 }
 
@@ -209,7 +98,7 @@ impl TypedComponent for GenericManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
     use villas_sdk::testing::Harness;
     use villas_sdk::{ActionKind, ErrorCode, State};
 

@@ -100,6 +100,7 @@
 
 mod actions;
 mod adapter;
+pub mod manage;
 mod schema;
 
 pub use actions::{Actions, Handler, NoParameters, Parameters};
