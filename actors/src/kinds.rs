@@ -99,6 +99,7 @@ impl KindRegistry {
     pub fn categories_of(&self, type_name: &str) -> Vec<String> {
         let mut categories: Vec<String> = self
             .kinds
+            .read()
             .keys()
             .filter(|(_, t)| t == type_name)
             .map(|(c, _)| c.clone())
