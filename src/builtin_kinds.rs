@@ -8,10 +8,18 @@
 //! | `dummy`           | `simulator/dummy`   | `villas-kind-dummy`           |
 //! | `generic`         | `simulator/generic` | `villas-kind-generic`         |
 //! | `generic-manager` | `manager/generic`   | `villas-kind-generic-manager` |
+//! | `kubernetes`      | `simulator/kubernetes` | `villas-kind-kubernetes`   |
+//! | `kubernetes-manager` | `manager/kubernetes` | `villas-kind-kubernetes-manager` |
 
 use std::sync::Arc;
 use villas_sdk::Kind;
-#[cfg(any(feature = "dummy", feature = "generic", feature = "generic-manager"))]
+#[cfg(any(
+    feature = "dummy",
+    feature = "generic",
+    feature = "generic-manager",
+    feature = "kubernetes",
+    feature = "kubernetes-manager"
+))]
 use villas_sdk::TypedKind;
 
 /// Every built-in kind compiled into this build.
@@ -23,5 +31,9 @@ pub fn builtin_kinds() -> Vec<Arc<dyn Kind>> {
         villas_kind_generic_manager::GenericManagerKind.into_kind(),
         #[cfg(feature = "generic")]
         villas_kind_generic::GenericKind::default().into_kind(),
+        #[cfg(feature = "kubernetes")]
+        villas_kind_kubernetes::KubernetesKind.into_kind(),
+        #[cfg(feature = "kubernetes-manager")]
+        villas_kind_kubernetes_manager::KubernetesManagerKind.into_kind(),
     ]
 }

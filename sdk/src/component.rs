@@ -107,6 +107,17 @@ pub trait Component: Send + 'static {
     /// Type-specific fields to add to `status`.
     fn status_fields(&self, _fields: &mut Map<String, Value>) {}
 
+    /// The instance runs: called once by the daemon after it was built
+    /// (configured, created or restored) and published its first status,
+    /// before any action. Start what watches the outside world here (a
+    /// check of a remote API, the watch of what a previous daemon left
+    /// running) through [`Context::spawn`]. An error puts the component in
+    /// `error`. Not called again when `reset` rebuilds a crashed instance.
+    /// The default does nothing.
+    fn on_start(&mut self, _ctx: &mut Context<'_>) -> Result<(), ErrorInfo> {
+        Ok(())
+    }
+
     /// The instance is being removed (deleted, or the daemon stops):
     /// release everything it runs. Timers are already cancelled.
     fn on_remove(&mut self) {}

@@ -442,6 +442,14 @@ impl Driver {
         });
     }
 
+    /// The instance runs: calls [`Component::on_start`] once (the actor,
+    /// after the first status). Its error puts the component in `error`.
+    pub fn start_up(&mut self, effects: &mut Vec<Effect>) {
+        if let Err(error) = self.call(None, effects, |component, ctx| component.on_start(ctx)) {
+            self.set_error(error, effects);
+        }
+    }
+
     /// Releases what the instance runs and cancels its timers, because the
     /// daemon stops (the actor then publishes the final `shutdown`).
     pub fn release(&mut self) {

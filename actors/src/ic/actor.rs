@@ -387,7 +387,10 @@ impl Actor for IcActor {
         self.published = self.driver.state();
         match self.failure.take() {
             Some(error) => self.driver.fail(error, &mut self.effects),
-            None => self.driver.publish_current(&mut self.effects),
+            None => {
+                self.driver.publish_current(&mut self.effects);
+                self.driver.start_up(&mut self.effects);
+            }
         }
         self.apply(ctx);
         // Spread heartbeats over half a period so that many components do

@@ -200,6 +200,13 @@ pub trait TypedComponent: Send + Sized + 'static {
     /// Type-specific fields to add to `status`.
     fn status_fields(&self, _fields: &mut Map<String, Value>) {}
 
+    /// The instance runs (after it was built and published its first
+    /// status, before any action): start background work here (see
+    /// [`crate::Component::on_start`]). The default does nothing.
+    fn on_start(&mut self, _ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        Ok(())
+    }
+
     /// The instance is being removed (deleted, or the daemon stops):
     /// release everything it runs. Timers are already cancelled.
     fn on_remove(&mut self) {}
