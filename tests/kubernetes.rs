@@ -551,3 +551,29 @@ async fn a_restarted_daemon_takes_up_its_jobs() {
     );
     assert!(lab.fake.names(Resource::ConfigMaps, NS).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_deleted_by_others_are_seen() {
+    let mut lab = lab().await;
+    // A completed Job removed by its ttlSecondsAfterFinished: reset is fine.
+    let job = lab.start(json!({})).await;
+    lab.running(&job).await;
+    lab.fake.set_pod(NS, &job, PodPhase::Succeeded);
+    lab.client.wait_state(&lab.sim, "idle").await.unwrap();
+    lab.fake.delete(Resource::Jobs, NS, &job);
+    lab.forget();
+    lab.act("reset", json!({})).await;
+    assert_eq!(
+        lab.client.states_until(&lab.sim, "idle").await.unwrap(),
+        ["resetting", "idle"]
+    );
+    // A running Job deleted by someone else: error, saying so.
+    let job = lab.start(json!({})).await;
+    lab.running(&job).await;
+    lab.fake.delete(Resource::Jobs, NS, &job);
+    let error = lab.client.wait_state(&lab.sim, "error").await.unwrap();
+    assert!(error.body["status"]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("deleted outside the controller"));
+}
