@@ -577,3 +577,36 @@ async fn jobs_deleted_by_others_are_seen() {
         .unwrap()
         .contains("deleted outside the controller"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_components_own_start_schema_is_published_and_checked() {
+    let mut lab = lab().await;
+    let sim = new_uuid();
+    let mut params = reference_create(&sim);
+    let schema = json!({"type": "object", "required": ["runtime"],
+                        "properties": {"runtime": {"type": "number", "title": "Runtime (s)"}}});
+    params["properties"]["schema"] = json!({"start": schema});
+    lab.client
+        .act(
+            &lab.manager,
+            &json!({"action": "create", "parameters": params}),
+        )
+        .await
+        .unwrap();
+    let idle = lab.client.wait_state(&sim, "idle").await.unwrap();
+    assert_eq!(idle.body["schema"]["start"], schema);
+    lab.sim = sim;
+    lab.act("start", json!({"foo": 1})).await;
+    lab.client
+        .wait_error(&lab.sim, "invalid-parameters")
+        .await
+        .unwrap();
+    assert!(
+        lab.fake.names(Resource::Jobs, NS).is_empty(),
+        "nothing was created"
+    );
+    lab.act("reset", json!({})).await;
+    lab.client.wait_state(&lab.sim, "idle").await.unwrap();
+    let job = lab.start(json!({"runtime": 2})).await;
+    lab.running(&job).await;
+}

@@ -62,8 +62,9 @@ pub struct KubernetesProperties {
     /// a `manager`/`kubernetes`).
     #[serde(default = "default_namespace")]
     pub namespace: String,
-    /// The reference's per-component start schema; kept and published with
-    /// the properties.
+    /// The reference's per-component schemas by action
+    /// (`{"start": <JSON schema>}`): published as the component's `schema`
+    /// and checked instead of the kind's.
     #[serde(default)]
     pub schema: Option<Map<String, Value>>,
 }
@@ -123,6 +124,7 @@ impl TypedKind for KubernetesKind {
             pod_failure: None,
             watch_error: None,
             retry: RETRY_FIRST,
+            schemas: properties.schema,
         })
     }
 }
@@ -173,6 +175,9 @@ pub struct KubernetesJob {
     watch_error: Option<String>,
     /// The delay before the next look, after a failed one.
     retry: Duration,
+    /// The reference's per-component schemas (`{"start": {...}}`),
+    /// published and checked instead of the kind's.
+    schemas: Option<Map<String, Value>>,
 }
 
 /// The first delay before looking again for what a previous daemon left.
@@ -516,6 +521,10 @@ impl TypedComponent for KubernetesJob {
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
         self.look(ctx);
         Ok(())
+    }
+
+    fn own_schemas(&self) -> Option<Map<String, Value>> {
+        self.schemas.clone()
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _: LookAgain) -> Result<(), ErrorInfo> {

@@ -133,6 +133,10 @@ impl<C: TypedComponent> Component for Instance<C> {
         self.component.status_fields(fields);
     }
 
+    fn own_schemas(&self) -> Option<Map<String, Value>> {
+        self.component.own_schemas()
+    }
+
     fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), ErrorInfo> {
         self.component.on_start(&mut Ctx::new(ctx.reborrow()))
     }
