@@ -16,6 +16,8 @@
 //! | `villas-relay-manager` | `manager/villas-relay` | `villas-kind-villas-relay-manager` |
 //! | `villas-relay-gateway` | `gateway/villas-relay` | `villas-kind-villas-relay-gateway` |
 //! | `miob`            | `manager/miob`      | `villas-kind-miob`            |
+//! | `kubernetes`      | `simulator/kubernetes` | `villas-kind-kubernetes`   |
+//! | `kubernetes-manager` | `manager/kubernetes` | `villas-kind-kubernetes-manager` |
 
 use std::sync::Arc;
 use villas_sdk::Kind;
@@ -30,7 +32,9 @@ use villas_sdk::Kind;
     feature = "villas-node-gateway",
     feature = "villas-relay-manager",
     feature = "villas-relay-gateway",
-    feature = "miob"
+    feature = "miob",
+    feature = "kubernetes",
+    feature = "kubernetes-manager"
 ))]
 use villas_sdk::TypedKind;
 
@@ -59,5 +63,9 @@ pub fn builtin_kinds() -> Vec<Arc<dyn Kind>> {
         villas_kind_villas_relay_gateway::VillasRelayGatewayKind.into_kind(),
         #[cfg(feature = "miob")]
         villas_kind_miob::MiobKind.into_kind(),
+        #[cfg(feature = "kubernetes")]
+        villas_kind_kubernetes::KubernetesKind.into_kind(),
+        #[cfg(feature = "kubernetes-manager")]
+        villas_kind_kubernetes_manager::KubernetesManagerKind.into_kind(),
     ]
 }

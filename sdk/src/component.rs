@@ -123,6 +123,15 @@ pub trait Component: Send + 'static {
     /// Type-specific fields to add to `status`.
     fn status_fields(&self, _fields: &mut Map<String, Value>) {}
 
+    /// Schemas of this instance by action name, replacing the kind's for
+    /// those actions (published under `schema` and used to validate
+    /// `parameters`), e.g. a start schema given in the instance's
+    /// properties. Asked once, when the instance is built. The default:
+    /// the kind's.
+    fn own_schemas(&self) -> Option<Map<String, Value>> {
+        None
+    }
+
     /// The instance is being removed (deleted, or the daemon stops):
     /// release everything it runs. Timers are already cancelled.
     fn on_remove(&mut self) {}

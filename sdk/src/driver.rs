@@ -98,6 +98,17 @@ impl Driver {
         managed_by: Option<String>,
     ) -> Result<Self, ErrorInfo> {
         let component = build_guarded(kind.as_ref(), &spec)?;
+        let schemas = match component.own_schemas() {
+            None => schemas,
+            Some(own) => {
+                let mut all = kind.schemas();
+                all.extend(own);
+                Arc::new(Schemas::compile(all).map_err(|error| {
+                    ErrorInfo::new(ErrorCode::InvalidParameters, error.to_string())
+                        .with("action", error.action.as_str())
+                })?)
+            }
+        };
         let properties = raw_json(&spec.published_properties());
         let last_start = (spec.identity.category == "simulator").then(LastStart::default);
         Ok(Driver {

@@ -141,6 +141,10 @@ impl<C: TypedComponent> Component for Instance<C> {
         self.component.status_fields(fields);
     }
 
+    fn own_schemas(&self) -> Option<Map<String, Value>> {
+        self.component.own_schemas()
+    }
+
     fn on_remove(&mut self) {
         self.component.on_remove();
     }

@@ -216,6 +216,13 @@ pub trait TypedComponent: Send + Sized + 'static {
     /// Type-specific fields to add to `status`.
     fn status_fields(&self, _fields: &mut Map<String, Value>) {}
 
+    /// Schemas of this instance by action name, replacing the kind's for
+    /// those actions (see [`crate::Component::own_schemas`]). The
+    /// parameters must still parse into the action's type.
+    fn own_schemas(&self) -> Option<Map<String, Value>> {
+        None
+    }
+
     /// The instance is being removed (deleted, or the daemon stops):
     /// release everything it runs. Timers are already cancelled.
     fn on_remove(&mut self) {}

@@ -1,0 +1,334 @@
+//! # villas-kind-kubernetes-manager
+//!
+//! The `manager`/`kubernetes` kind: creates `simulator`/`kubernetes`
+//! components (one per Job template) that run their Jobs in the
+//! manager's `namespace`, and deletes them with everything they created
+//! in the cluster.
+//!
+//! `create` takes the reference's parameters
+//! (`etc/params_k8s_create.yaml` of VILLASframework/controller):
+//! `{name, location, realm, owner, uuid?, category: simulator, type:
+//! kubernetes, properties: {job: <batch/v1 Job>, schema: {...}}}`. The
+//! Job template is checked (by the simulator kind) before anything is
+//! created; the new component gets the manager's `namespace` and the
+//! manager's uuid as its `manager` (the label
+//! `villas.fein-aachen.org/ic-manager-uuid` of its objects). `delete`
+//! takes `{uuid}`: the component goes `gone` at once, and its Jobs (with
+//! their pods) and ConfigMaps, found by the label
+//! `villas.fein-aachen.org/ic-uuid`, are deleted; if that fails the
+//! manager shows `error` with the reason.
+
+mod cleanup;
+
+use cleanup::KubeError;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::time::Duration;
+use villas_sdk::typed::{Actions, Ctx, TypedComponent, TypedKind};
+use villas_sdk::{ComponentSpec, ErrorCode, ErrorInfo};
+
+/// The `manager`/`kubernetes` kind.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KubernetesManagerKind;
+
+/// The manager's own properties.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct KubernetesManagerProperties {
+    /// The namespace its components' Jobs run in.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+
+impl TypedKind for KubernetesManagerKind {
+    const CATEGORY: &'static str = "manager";
+    const TYPE_NAME: &'static str = "kubernetes";
+    type Properties = KubernetesManagerProperties;
+    type Component = KubernetesManager;
+
+    fn build(
+        &self,
+        spec: &ComponentSpec,
+        properties: KubernetesManagerProperties,
+    ) -> Result<KubernetesManager, ErrorInfo> {
+        Ok(KubernetesManager {
+            uuid: spec.uuid().to_owned(),
+            namespace: properties.namespace,
+            cleanup_error: None,
+            api_error: None,
+            retry: RETRY_FIRST,
+        })
+    }
+}
+
+/// The component's own properties in a `create` (the reference's
+/// `properties`).
+#[derive(Debug, Deserialize, JsonSchema)]
+struct JobProperties {
+    /// The Job template: a `batch/v1` Job manifest.
+    job: Map<String, Value>,
+    /// A start schema for this component (kept with its properties).
+    #[serde(default)]
+    schema: Option<Map<String, Value>>,
+}
+
+/// `create` parameters, as the reference's `etc/params_k8s_create.yaml`.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct CreateParameters {
+    /// Component name.
+    #[serde(default)]
+    name: Option<String>,
+    /// Component location.
+    #[serde(default)]
+    location: Option<String>,
+    /// Component realm.
+    #[serde(default)]
+    realm: Option<String>,
+    /// Component owner.
+    #[serde(default)]
+    owner: Option<String>,
+    /// Description.
+    #[serde(default)]
+    description: Option<String>,
+    /// Component uuid (generated when absent).
+    #[serde(default)]
+    uuid: Option<String>,
+    /// Must be `simulator`.
+    #[serde(default)]
+    category: Option<String>,
+    /// Must be `kubernetes`.
+    #[serde(default, rename = "type")]
+    type_name: Option<String>,
+    /// The Job template and the start schema.
+    properties: JobProperties,
+}
+
+/// `delete` parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct DeleteParameters {
+    /// The uuid of the component to delete.
+    uuid: String,
+}
+
+/// One `manager`/`kubernetes`.
+#[derive(Debug)]
+pub struct KubernetesManager {
+    /// Its uuid (its components' `manager`).
+    uuid: String,
+    /// Where its components' Jobs run.
+    namespace: String,
+    /// The last failed deletion of a deleted component's objects.
+    cleanup_error: Option<String>,
+    /// Why the namespace could not be checked (the API unreachable,
+    /// refusing, or the namespace missing), until it can.
+    api_error: Option<String>,
+    /// The delay before the next check, after a failed one.
+    retry: Duration,
+}
+
+/// The first delay before checking the namespace again.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest.
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// What the manager's tasks return.
+#[derive(Debug)]
+pub enum Output {
+    /// The objects of a deleted component were deleted (or not).
+    Cleaned(String, Result<(), KubeError>),
+    /// The namespace was checked.
+    Checked(Result<(), KubeError>),
+}
+
+/// The manager's timer: check the namespace again.
+#[derive(Debug)]
+pub struct CheckAgain;
+
+impl KubernetesManager {
+    fn create(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        create: CreateParameters,
+    ) -> Result<(), ErrorInfo> {
+        let wrong = |key: &str, want: &str| {
+            ErrorInfo::new(
+                ErrorCode::InvalidParameters,
+                format!("a manager/kubernetes creates {key} {want} only"),
+            )
+            .with("property", key)
+        };
+        if create.category.as_deref().is_some_and(|c| c != "simulator") {
+            return Err(wrong("category", "simulator"));
+        }
+        if create
+            .type_name
+            .as_deref()
+            .is_some_and(|t| t != "kubernetes")
+        {
+            return Err(wrong("type", "kubernetes"));
+        }
+        let mut properties = Map::new();
+        let texts = [
+            ("name", create.name),
+            ("location", create.location),
+            ("realm", create.realm),
+            ("owner", create.owner),
+            ("description", create.description),
+            ("uuid", create.uuid),
+        ];
+        for (key, value) in texts {
+            if let Some(value) = value {
+                properties.insert(key.into(), value.into());
+            }
+        }
+        properties.insert("category".into(), "simulator".into());
+        properties.insert("type".into(), "kubernetes".into());
+        properties.insert("manager".into(), self.uuid.clone().into());
+        properties.insert("namespace".into(), self.namespace.clone().into());
+        properties.insert("job".into(), Value::Object(create.properties.job));
+        if let Some(schema) = create.properties.schema {
+            properties.insert("schema".into(), Value::Object(schema));
+        }
+        let spec = ComponentSpec::from_properties(properties).map_err(|e| e.to_error_info())?;
+        ctx.manager()?.create(spec)
+    }
+
+    fn delete(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        delete: DeleteParameters,
+    ) -> Result<(), ErrorInfo> {
+        ctx.manager()?.delete(&delete.uuid)?;
+        let future = cleanup::remove(self.namespace.clone(), delete.uuid.clone());
+        let uuid = delete.uuid;
+        ctx.spawn(async move { Output::Cleaned(uuid, future.await) });
+        Ok(())
+    }
+
+    fn check(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let future = cleanup::check_namespace(self.namespace.clone());
+        ctx.spawn(async move { Output::Checked(future.await) });
+    }
+}
+
+impl TypedComponent for KubernetesManager {
+    type Timer = CheckAgain;
+    type Output = Output;
+
+    fn actions(actions: &mut Actions<Self>) {
+        actions.create(Self::create).delete(Self::delete);
+    }
+
+    /// Checks the namespace (never blocking the daemon: an unreachable API
+    /// shows in `status.api_error` and is checked again with backoff).
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        self.check(ctx);
+        Ok(())
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _: CheckAgain) -> Result<(), ErrorInfo> {
+        self.check(ctx);
+        Ok(())
+    }
+
+    fn on_task(&mut self, ctx: &mut Ctx<'_, Self>, output: Output) -> Result<(), ErrorInfo> {
+        let (uuid, result) = match output {
+            Output::Checked(Ok(())) => {
+                self.retry = RETRY_FIRST;
+                if self.api_error.take().is_some() {
+                    ctx.publish_status();
+                }
+                return Ok(());
+            }
+            Output::Checked(Err(error)) => {
+                tracing::warn!(namespace = %self.namespace, %error, "checking the namespace");
+                self.api_error = Some(format!("namespace {}: {error}", self.namespace));
+                ctx.publish_status();
+                ctx.schedule(self.retry, CheckAgain);
+                self.retry = (self.retry * 2).min(RETRY_MAX);
+                return Ok(());
+            }
+            Output::Cleaned(uuid, result) => (uuid, result),
+        };
+        match result {
+            Ok(()) => {
+                if self.cleanup_error.take().is_some() {
+                    ctx.publish_status();
+                }
+                Ok(())
+            }
+            Err(error) => {
+                self.cleanup_error = Some(error.to_string());
+                Err(ErrorInfo::new(
+                    ErrorCode::Failed,
+                    format!("could not delete the Kubernetes objects of {uuid}: {error}"),
+                )
+                .with("component", uuid))
+            }
+        }
+    }
+
+    fn status_fields(&self, fields: &mut Map<String, Value>) {
+        fields.insert("namespace".into(), self.namespace.clone().into());
+        if let Some(error) = &self.cleanup_error {
+            fields.insert("cleanup_error".into(), error.clone().into());
+        }
+        if let Some(error) = &self.api_error {
+            fields.insert("api_error".into(), error.clone().into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use villas_sdk::testing::Harness;
+    use villas_sdk::ActionKind;
+
+    fn reference_params() -> Value {
+        json!({"name": "kubernetes simulator", "location": "ACS lab", "realm": "de.rwth-aachen.eonerc.acs",
+               "category": "simulator", "type": "kubernetes", "uuid": "c487a470-6af6-11eb-beee-7fa268050224",
+               "properties": {"job": {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi"},
+                 "spec": {"template": {"spec": {"containers": [{"name": "pi", "image": "perl"}]}}}}}})
+    }
+
+    #[test]
+    fn create_lifts_the_reference_parameters() {
+        let mut m = Harness::typed(KubernetesManagerKind, json!({"namespace": "villas"})).unwrap();
+        m.act(ActionKind::Create, reference_params()).unwrap();
+        let spec = m.manager().unwrap().created[0].clone();
+        assert_eq!(spec.uuid(), "c487a470-6af6-11eb-beee-7fa268050224");
+        assert_eq!(spec.identity.type_name, "kubernetes");
+        assert_eq!(spec.properties["namespace"], "villas");
+        assert_eq!(spec.properties["job"]["metadata"]["name"], "pi");
+        assert!(spec.properties["manager"].is_string());
+    }
+
+    #[test]
+    fn create_refuses_other_kinds_and_missing_jobs() {
+        let mut m = Harness::typed(KubernetesManagerKind, json!({})).unwrap();
+        let mut params = reference_params();
+        params["type"] = "dummy".into();
+        assert_eq!(
+            m.act(ActionKind::Create, params).unwrap_err().code,
+            ErrorCode::InvalidParameters
+        );
+        assert_eq!(
+            m.act(ActionKind::Create, json!({"name": "x"}))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidParameters
+        );
+    }
+
+    #[test]
+    fn the_published_schemas_are_the_ones_villasweb_draws() {
+        villas_sdk::testing::check_villasweb_schemas(KubernetesManagerKind.into_kind().as_ref())
+            .unwrap();
+    }
+}
