@@ -122,6 +122,7 @@ impl TypedKind for KubernetesKind {
             config_map: None,
             pods: Vec::new(),
             pod_failure: None,
+            failing: None,
             watch_error: None,
             retry: RETRY_FIRST,
             schemas: properties.schema,
@@ -170,6 +171,9 @@ pub struct KubernetesJob {
     pods: Vec<String>,
     /// The last pod of the run that failed (exit code, reason).
     pod_failure: Option<Value>,
+    /// The Job failed before its failed pod was seen: the error to
+    /// publish once the pod's event (or [`Timer::PodGrace`]) comes.
+    failing: Option<ErrorInfo>,
     /// The last error of the watch (it retries with backoff), or of the
     /// look for what a previous daemon left.
     watch_error: Option<String>,
@@ -185,9 +189,19 @@ const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// The longest.
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
-/// The component's timer: look again for what a previous daemon left.
+/// The component's timers.
 #[derive(Debug)]
-pub struct LookAgain;
+pub enum Timer {
+    /// Look again for what a previous daemon left.
+    LookAgain,
+    /// The Job of this run failed and its failed pod was not seen yet
+    /// (the Job and pod watches are separate streams): fail without it.
+    PodGrace(u64),
+}
+
+/// How long a failed Job waits for its failed pod's event, so that the
+/// error carries the pod's exit code whichever watch reports first.
+const POD_GRACE: Duration = Duration::from_secs(2);
 
 /// Why objects were deleted.
 #[derive(Debug, Clone, Copy)]
@@ -275,6 +289,7 @@ impl KubernetesJob {
         self.config_map = None;
         self.pods.clear();
         self.pod_failure = None;
+        self.failing = None;
         self.watch_error = None;
         let run = self.run;
         let template = self.template.clone();
@@ -300,6 +315,7 @@ impl KubernetesJob {
     fn remove(&mut self, ctx: &mut Ctx<'_, Self>, why: Removal) {
         self.run += 1;
         self.watching = false;
+        self.failing = None;
         let run = self.run;
         let future = api::remove(self.namespace.clone(), self.owner.selector());
         ctx.spawn(async move {
@@ -404,6 +420,9 @@ impl KubernetesJob {
                     "reason": terminated.and_then(|t| t.reason.clone()),
                     "message": terminated.and_then(|t| t.message.clone()),
                 }));
+                if let Some(error) = self.failing.take() {
+                    self.fail_run(ctx, error);
+                }
                 Ok(())
             }
             _ => Ok(()),
@@ -418,7 +437,9 @@ impl KubernetesJob {
                 .and_then(|c| c.iter().find(|c| c.type_ == kind && c.status == "True"))
         };
         if let Some(failed) = condition("Failed") {
-            self.watching = false;
+            if self.failing.is_some() {
+                return Ok(());
+            }
             let reason = failed.reason.clone().unwrap_or_else(|| "Failed".into());
             let mut error = ErrorInfo::new(
                 ErrorCode::Failed,
@@ -429,11 +450,12 @@ impl KubernetesJob {
             if let Some(message) = &failed.message {
                 error = error.with("detail", message.as_str());
             }
-            if let Some(pod) = &self.pod_failure {
-                error = error.with("pod", pod.clone());
+            if self.pod_failure.is_some() {
+                self.fail_run(ctx, error);
+            } else {
+                self.failing = Some(error);
+                ctx.schedule(POD_GRACE, Timer::PodGrace(self.run));
             }
-            ctx.fail(error);
-            self.remove_config_map(ctx, Removal::Failed);
         } else if condition("Complete").is_some() {
             self.watching = false;
             ctx.transition(State::Running)?;
@@ -441,6 +463,17 @@ impl KubernetesJob {
             self.remove_config_map(ctx, Removal::Completed);
         }
         Ok(())
+    }
+
+    /// Ends the run in `error`, with the failed pod's exit code and
+    /// reason when it was seen.
+    fn fail_run(&mut self, ctx: &mut Ctx<'_, Self>, mut error: ErrorInfo) {
+        self.watching = false;
+        if let Some(pod) = &self.pod_failure {
+            error = error.with("pod", pod.clone());
+        }
+        ctx.fail(error);
+        self.remove_config_map(ctx, Removal::Failed);
     }
 
     fn remove_config_map(&mut self, ctx: &mut Ctx<'_, Self>, why: Removal) {
@@ -501,7 +534,7 @@ impl KubernetesJob {
 }
 
 impl TypedComponent for KubernetesJob {
-    type Timer = LookAgain;
+    type Timer = Timer;
     type Output = Output;
 
     fn actions(actions: &mut Actions<Self>) {
@@ -527,9 +560,19 @@ impl TypedComponent for KubernetesJob {
         self.schemas.clone()
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _: LookAgain) -> Result<(), ErrorInfo> {
-        if ctx.state() == State::Idle && self.job.is_none() {
-            self.look(ctx);
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) -> Result<(), ErrorInfo> {
+        match timer {
+            Timer::LookAgain => {
+                if ctx.state() == State::Idle && self.job.is_none() {
+                    self.look(ctx);
+                }
+            }
+            Timer::PodGrace(run) if run == self.run => {
+                if let Some(error) = self.failing.take() {
+                    self.fail_run(ctx, error);
+                }
+            }
+            Timer::PodGrace(_) => {}
         }
         Ok(())
     }
@@ -545,7 +588,7 @@ impl TypedComponent for KubernetesJob {
                         tracing::warn!(%error, "looking for the Job of a previous daemon");
                         self.watch_error = Some(error.to_string());
                         ctx.publish_status();
-                        ctx.schedule(self.retry, LookAgain);
+                        ctx.schedule(self.retry, Timer::LookAgain);
                         self.retry = (self.retry * 2).min(RETRY_MAX);
                     }
                 }
