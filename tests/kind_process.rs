@@ -307,6 +307,85 @@ async fn the_rust_sdk_turns_a_kind_into_a_kind_process() {
     assert_eq!(daemon.wait_exit(), Some(0));
 }
 
+/// `simulator/watcher`: watches something by itself from its `on_start`
+/// hook (here: notes that it does, in its status).
+struct WatcherKind;
+
+struct Watcher {
+    watching: bool,
+}
+
+impl villas_sdk::typed::TypedKind for WatcherKind {
+    const CATEGORY: &'static str = "simulator";
+    const TYPE_NAME: &'static str = "watcher";
+    type Properties = villas_sdk::typed::NoProperties;
+    type Component = Watcher;
+
+    fn build(
+        &self,
+        _: &villas_sdk::ComponentSpec,
+        _: villas_sdk::typed::NoProperties,
+    ) -> Result<Watcher, villas_sdk::ErrorInfo> {
+        Ok(Watcher { watching: false })
+    }
+}
+
+impl villas_sdk::typed::TypedComponent for Watcher {
+    type Timer = ();
+    type Output = ();
+
+    fn actions(_: &mut villas_sdk::typed::Actions<Self>) {}
+
+    fn on_start(
+        &mut self,
+        ctx: &mut villas_sdk::typed::Ctx<'_, Self>,
+    ) -> Result<(), villas_sdk::ErrorInfo> {
+        self.watching = true;
+        ctx.publish_status();
+        Ok(())
+    }
+
+    fn status_fields(&self, fields: &mut serde_json::Map<String, Value>) {
+        fields.insert("watching".into(), self.watching.into());
+    }
+}
+
+/// Not a test: the watcher kind served as a kind process by the Rust SDK
+/// (for `the_rust_sdk_calls_on_start_as_the_daemon_does`).
+#[test]
+#[ignore = "run by the daemon as a kind process"]
+fn serve_the_watcher_kind() {
+    use villas_sdk::TypedKind;
+    if std::env::var_os("VILLAS_TEST_SERVE_WATCHER").is_none() {
+        return;
+    }
+    let kinds = vec![WatcherKind.into_kind()];
+    std::process::exit(villas_sdk::serve::serve(kinds, "rust-watcher", "0.1.0"));
+}
+
+#[tokio::test]
+async fn the_rust_sdk_calls_on_start_as_the_daemon_does() {
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await;
+    let (manager, sim) = (new_uuid(), new_uuid());
+    let me = std::env::current_exe().unwrap();
+    let components =
+        format!("- {{category: simulator, type: watcher, name: Watcher, uuid: {sim}}}\n");
+    let config = format!(
+        "{}kind_processes:\n- name: rust-watcher\n  command: [{me}, serve_the_watcher_kind, --exact, --ignored, --nocapture, -q, --test-threads=1]\n  environment: {{VILLAS_TEST_SERVE_WATCHER: '1'}}\n",
+        config(&exchange, &manager, &components),
+        me = me.display()
+    );
+    let _daemon = Daemon::start(&config);
+    // The first status comes before the kind's fields; on_start's follow.
+    client
+        .wait_for("the watcher watching", |r| {
+            r.uuid().as_deref() == Some(sim.as_str()) && r.body["status"]["watching"] == true
+        })
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_kind_installed_in_the_state_directory_is_started_with_the_daemon() {
     let exchange = test_exchange();
@@ -541,4 +620,120 @@ async fn an_incompatible_kind_process_is_refused_and_never_restarted() {
         launches, 1,
         "one attempt after the crash, none after the refusal"
     );
+}
+
+/// Where the generated Rust projects are built: beside this test binary's
+/// target directory (`target/kind-template`), so that their dependencies
+/// are built once and reused by later runs.
+fn template_target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/kind_process-<hash>
+    let target = exe.ancestors().nth(3).unwrap();
+    target.join("kind-template")
+}
+
+#[tokio::test]
+async fn a_rust_kind_from_kind_new_builds_passes_its_tests_and_is_installed_and_driven() {
+    let exchange = test_exchange();
+    let mut client = connect(&exchange).await;
+    let (manager, sim) = (new_uuid(), new_uuid());
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("ticker");
+    let made = std::process::Command::new(binary())
+        .args(["kind", "new", "ticker", "--lang", "rust"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let cargo_toml = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    let sdk = repo().join("sdk");
+    assert!(
+        cargo_toml.contains(&format!("path = {:?}", sdk.display().to_string())),
+        "the SDK of this source tree: {cargo_toml}"
+    );
+    // The workspace's versions, offline: the registry has them already.
+    std::fs::copy(repo().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target = template_target_dir();
+    let tested = std::process::Command::new(&cargo)
+        .args(["test", "--offline", "--quiet"])
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(
+        tested.status.success(),
+        "the generated project's tests: {}{}",
+        String::from_utf8_lossy(&tested.stdout),
+        String::from_utf8_lossy(&tested.stderr)
+    );
+
+    let state = work.path().join("state");
+    let components =
+        format!("- {{category: simulator, type: ticker, name: Ticker, uuid: {sim}}}\n");
+    let config_file = work.path().join("config.yaml");
+    let config = format!(
+        "{}state_dir: {}\n",
+        config(&exchange, &manager, &components),
+        state.display()
+    );
+    std::fs::write(&config_file, &config).unwrap();
+    // Built with the profile its tests used: the dependencies are reused.
+    let installed = std::process::Command::new(binary())
+        .arg("-c")
+        .arg(&config_file)
+        .args(["kind", "install", "--profile", "dev"])
+        .arg(&project)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_NET_OFFLINE", "true")
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&installed.stdout).contains("serves simulator/ticker"));
+    assert!(state.join("kinds/ticker/bin/ticker").is_file());
+    let listed = String::from_utf8_lossy(&kind_cli(&config_file, &["list"]).stdout).into_owned();
+    assert!(
+        listed.contains("simulator/ticker\tinstalled ticker\t0.1.0"),
+        "{listed}"
+    );
+
+    let mut daemon = Daemon::start(&config);
+    let idle = client.wait_state(&sim, "idle").await.unwrap();
+    assert_eq!(
+        idle.body["schema"]["start"]["properties"]["period"]["type"],
+        "number"
+    );
+    client
+        .act(
+            &sim,
+            &json!({"action": "start", "parameters": {"period": 0.05}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        client.states_until(&sim, "running").await.unwrap(),
+        ["starting", "running"]
+    );
+    // Its steps count while it runs (a status field of the kind).
+    client
+        .wait_for("steps", |r| {
+            r.uuid().as_deref() == Some(sim.as_str())
+                && r.body["status"]["steps"].as_u64().is_some_and(|n| n >= 2)
+        })
+        .await
+        .unwrap();
+    client.act(&sim, &json!({"action": "stop"})).await.unwrap();
+    let states = client.states_until(&sim, "idle").await.unwrap();
+    let changes: Vec<&String> = states.iter().filter(|s| *s != "running").collect();
+    assert_eq!(changes, ["stopping", "idle"], "{states:?}");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0));
 }

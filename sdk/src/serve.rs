@@ -267,7 +267,15 @@ fn handle(shared: &Shared, text: &[u8], name: &str, version: &str) -> Flow {
             let ok = outcome.is_ok();
             reply(&server, id, outcome.map(|()| Map::new()));
             if ok {
-                sync_fields(&mut server, &instance);
+                // What the daemon's actor does once it started an
+                // in-process instance: its on_start hook (no manager here).
+                let mut effects = Vec::new();
+                if let Some(entry) = server.instances.get_mut(&instance) {
+                    entry.driver.start(None, &mut effects);
+                }
+                drop(server);
+                // Sends its first fields, and what on_start produced.
+                apply(shared, &instance, effects);
             }
         }
         "act" => {
