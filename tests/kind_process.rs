@@ -307,6 +307,66 @@ async fn the_rust_sdk_turns_a_kind_into_a_kind_process() {
     assert_eq!(daemon.wait_exit(), Some(0));
 }
 
+/// The SDK compatibility rule, on the kind's side: a Rust kind process
+/// refuses the handshake of a daemon whose SDK it is not compatible with
+/// (code 6, the reason) and exits 1; a compatible one is answered.
+#[test]
+fn the_rust_sdk_refuses_an_incompatible_daemon_at_the_handshake() {
+    use std::io::{BufRead, BufReader, Write};
+    let hello = |daemon_sdk: &str| -> (Value, std::process::ExitStatus) {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "serve_the_dummy_kind",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "-q",
+            ])
+            .env("VILLAS_TEST_SERVE_DUMMY", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(
+            stdin,
+            "{}",
+            json!({"op": "hello", "id": 1, "protocol": 1, "daemon": daemon_sdk, "sdk": daemon_sdk})
+        )
+        .unwrap();
+        // libtest's own lines come first: the reply is the JSON line.
+        let reply = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| serde_json::from_str::<Value>(&line).ok())
+            .expect("a reply");
+        drop(stdin);
+        (reply, child.wait().unwrap())
+    };
+    let sdk = villas_sdk::kind_protocol::SDK_VERSION;
+    let (major, minor, _) = villas_sdk::kind_protocol::parse_version(sdk).unwrap();
+    // 0.y: another minor is incompatible; x.y: a newer major is.
+    let incompatible = if major == 0 {
+        format!("0.{}.0", minor + 1)
+    } else {
+        format!("{}.0.0", major + 1)
+    };
+    let (refused, status) = hello(&incompatible);
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert_eq!(refused["error"]["code"], 6, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&incompatible)),
+        "{refused}"
+    );
+    assert_eq!(status.code(), Some(1));
+    let (answered, status) = hello(sdk);
+    assert_eq!(answered["ok"], true, "{answered}");
+    assert_eq!(answered["sdk"], sdk);
+    assert_eq!(status.code(), Some(0), "the end of stdin means stop");
+}
+
 /// `simulator/watcher`: watches something by itself from its `on_start`
 /// hook (here: notes that it does, in its status).
 struct WatcherKind;
