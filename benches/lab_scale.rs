@@ -8,7 +8,9 @@
 //!   and what each daemon's queue received for it (its
 //!   `villas_bus_messages_received_total` before and after: every daemon
 //!   binds the whole exchange, so it receives the ping and every answer of
-//!   the realm, D x N + 1 messages, and drops the statuses unparsed);
+//!   the realm, D x N + 1 messages, and drops the statuses unparsed;
+//!   both counters are read once every daemon's stood still for 2 s, so
+//!   that start-up statuses still queued are not counted);
 //! - the round trip of a `ping` to one IC (sequential, median and p90);
 //! - each daemon's resident memory (VmRSS) and CPU time (user + system,
 //!   from `/proc/<pid>/stat`) after the pings;
@@ -220,7 +222,9 @@ async fn run(d: usize, n: usize, dir: &Path) -> Result<String> {
     for daemon in &mut daemons {
         daemon.metrics = Some(metrics_url(daemon)?);
     }
-    let before = counts(&http, &daemons).await?;
+    // Each daemon's queue may still hold start-up statuses: count from
+    // when every counter stood still.
+    let before = settled(&http, &daemons).await?;
 
     // A realm-wide ping.
     let ping = Action::new(ActionKind::Ping);
@@ -249,6 +253,7 @@ async fn run(d: usize, n: usize, dir: &Path) -> Result<String> {
         tokio::time::sleep(Duration::from_millis(200)).await;
         after = counts(&http, &daemons).await?;
     }
+    let after = settled(&http, &daemons).await?;
 
     // Round trips to one IC.
     let one = dummies_of(dir, 0)?.into_iter().next().ok_or("no IC")?;
@@ -314,6 +319,31 @@ async fn counts(http: &reqwest::Client, daemons: &[Daemon]) -> Result<Vec<f64>> 
         counts.push(received(http, daemon.metrics.as_deref().unwrap_or_default()).await?);
     }
     Ok(counts)
+}
+
+/// How long every daemon's counter must stand still to count as settled.
+const STILL: Duration = Duration::from_secs(2);
+
+/// The daemons' `villas_bus_messages_received_total` once none of them
+/// changed for [`STILL`] (nothing else is sent meanwhile: the heartbeat
+/// is an hour), bounded by [`LONG`].
+async fn settled(http: &reqwest::Client, daemons: &[Daemon]) -> Result<Vec<f64>> {
+    let deadline = Instant::now() + LONG;
+    let mut last = counts(http, daemons).await?;
+    let mut since = Instant::now();
+    while since.elapsed() < STILL {
+        if Instant::now() >= deadline {
+            return Err(format!("counters still moving after {LONG:?}: {last:?}").into());
+        }
+        // Polling another process's counters: no event to await.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = counts(http, daemons).await?;
+        if now != last {
+            last = now;
+            since = Instant::now();
+        }
+    }
+    Ok(last)
 }
 
 /// Publishes `count` status-sized messages to a private exchange and

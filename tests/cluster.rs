@@ -4,7 +4,8 @@
 //! stopped); and daemons on a three-node RabbitMQ cluster of our own
 //! (`tests/fixtures/cluster/rabbitmq-cluster.sh`: nodes villas-c1..3 on
 //! 5681..5683) through a node's `stop_app`, its return, and the whole
-//! cluster down and back.
+//! cluster down and back; `broker.shuffle` spreading daemons given the
+//! same list over the nodes.
 //!
 //! The cluster is started by each test that needs it and stopped (its data
 //! removed) when the test ends, failed or not ([`Cluster`]'s drop);
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use villas_client::discover::Discovery;
+use villas_client::nodes::spread;
 use villas_client::{Binding, Filter, Session};
 use villas_sdk::protocol::StatusView;
 
@@ -82,6 +84,56 @@ fn config_on(urls: &[String], exchange: &str, uuid: &str, components: &str) -> S
         "uuid: {uuid}\nbroker:\n  url: [{}]\n  exchange: {exchange}\n  reconnect_max: 2\napi:\n  enabled: false\nstatus:\n  heartbeat_interval: 3600\ncomponents:\n{components}",
         list.join(", ")
     )
+}
+
+/// `config` with `broker.shuffle: true`: the daemon tries the nodes in an
+/// order of its own, by its uuid.
+fn shuffled(config: &str) -> String {
+    assert!(config.contains("  reconnect_max: 2\n"));
+    config.replace(
+        "  reconnect_max: 2\n",
+        "  reconnect_max: 2\n  shuffle: true\n",
+    )
+}
+
+/// `config` with the HTTP API (and `/metrics`) on a free port.
+fn with_api(config: &str) -> String {
+    assert!(config.contains("api:\n  enabled: false\n"));
+    config.replace(
+        "api:\n  enabled: false\n",
+        "api:\n  bind: 127.0.0.1\n  port: 0\n",
+    )
+}
+
+/// A new daemon uuid whose shuffled order of `nodes` (as the daemon spells
+/// them) starts with `nodes[first]`.
+fn uuid_first_on(nodes: &[String], first: usize) -> String {
+    loop {
+        let uuid = new_uuid();
+        if spread(nodes, &uuid)[0] == nodes[first] {
+            return uuid;
+        }
+    }
+}
+
+/// The server port of every client connection in the cluster, sorted, as
+/// the broker lists them (`rabbitmqctl list_connections port`).
+fn connection_ports() -> Vec<u16> {
+    let output = Command::new(script())
+        .arg("connections")
+        .output()
+        .expect("script runs");
+    assert!(
+        output.status.success(),
+        "rabbitmq-cluster.sh connections failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut ports: Vec<u16> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .collect();
+    ports.sort_unstable();
+    ports
 }
 
 /// Pings everyone through node `url` and collects the answers until every
@@ -207,7 +259,12 @@ async fn three_daemons_on_a_three_node_cluster() {
     let cluster = Cluster::start(3);
     let exchange = test_exchange();
     let nodes: Vec<String> = (1..=3).map(Cluster::url).collect();
-    let roots: Vec<String> = (0..3).map(|_| new_uuid()).collect();
+    // Every daemon is given the same list with `shuffle: true`; daemon i's
+    // uuid is one whose order (spread by uuid) starts on node i + 1. The
+    // heartbeat is given so that the daemon adds none: the order computed
+    // here is of the URLs as the daemon spells them.
+    let listed: Vec<String> = nodes.iter().map(|u| format!("{u}?heartbeat=10")).collect();
+    let roots: Vec<String> = (0..3).map(|i| uuid_first_on(&listed, i)).collect();
     let mut expected: HashSet<String> = roots.iter().cloned().collect();
     let mut daemons = Vec::new();
     for (i, root) in roots.iter().enumerate() {
@@ -218,14 +275,19 @@ async fn three_daemons_on_a_three_node_cluster() {
             dummy(&sims[0], None, &format!("d{i}-a")),
             dummy(&sims[1], None, &format!("d{i}-b"))
         );
-        // Daemon i starts on node i, then tries the next ones.
-        let mut urls = nodes.clone();
-        urls.rotate_left(i);
-        let mut daemon = Daemon::start(&config_on(&urls, &exchange, root, &components));
+        // Daemon i starts on node i + 1, as its shuffled order says.
+        let config = shuffled(&config_on(&listed, &exchange, root, &components));
+        let mut daemon = Daemon::start(&config);
         let line = daemon.wait_log("bus connected");
-        assert!(line.contains(&format!(":{}/", 5681 + i)), "{line}");
+        assert!(
+            line.contains(&format!(":{}/", 5681 + i)),
+            "daemon {i} shuffled {:?}: {line}",
+            spread(&listed, root)
+        );
         daemons.push(daemon);
     }
+    // The broker agrees: one client connection on each node.
+    assert_eq!(connection_ports(), [5681, 5682, 5683]);
 
     // A component created through daemon 0's root manager.
     let created = new_uuid();
@@ -323,32 +385,73 @@ async fn daemons_of_one_lab_keep_apart_and_discover_groups_them() {
     let exchange = test_exchange();
     let roots = [new_uuid(), new_uuid()];
     let sims = [new_uuid(), new_uuid()];
+    // Each daemon has a generic manager besides its root manager.
+    let managers = [new_uuid(), new_uuid()];
     let urls = [amqp_url()];
-    let mut daemons: Vec<Daemon> = roots
-        .iter()
-        .zip(&sims)
-        .enumerate()
-        .map(|(i, (root, sim))| {
-            let components = dummy(sim, None, &format!("sim-{i}"));
-            Daemon::start(&config_on(&urls, &exchange, root, &components))
+    let mut daemons: Vec<Daemon> = (0..2)
+        .map(|i| {
+            let components = format!(
+                "{}- category: manager\n  type: generic\n  name: manager-{i}\n  uuid: {}\n",
+                dummy(&sims[i], None, &format!("sim-{i}")),
+                managers[i]
+            );
+            let config = config_on(&urls, &exchange, &roots[i], &components);
+            // Daemon 0 serves /metrics: what its queue received, and why
+            // it dropped it.
+            Daemon::start(&if i == 0 { with_api(&config) } else { config })
         })
         .collect();
     for daemon in &mut daemons {
         daemon.wait_log("bus connected");
     }
-    // A create sent to daemon 0's root manager: only it creates.
+    let metrics = daemons[0].api_base().replace("/api/v1", "/metrics");
+    // A create sent to daemon 0's root manager, another to daemon 1's
+    // generic manager: only the manager addressed creates.
     let created = new_uuid();
+    let made = new_uuid();
     let mut client = connect(&exchange).await;
-    client
-        .act(
-            &roots[0],
-            &json!({"action": "create", "parameters": {
-                "category": "simulator", "type": "dummy", "name": "created",
-                "uuid": created, "transition_delay": 0.05}}),
+    for (manager, uuid) in [(&roots[0], &created), (&managers[1], &made)] {
+        client
+            .act(
+                manager,
+                &json!({"action": "create", "parameters": {
+                    "category": "simulator", "type": "dummy", "name": "created",
+                    "uuid": uuid, "transition_delay": 0.05}}),
+            )
+            .await
+            .unwrap();
+        let idle = client.wait_state(uuid, "idle").await.unwrap();
+        let status = idle.status().unwrap();
+        assert_eq!(status.status.managed_by.as_ref(), Some(manager));
+    }
+
+    // Another daemon's statuses are dropped by their AMQP type, unparsed
+    // (`reason="status"`), never taken for a message without an action:
+    // five of daemon 1's answers reach daemon 0's queue, each in order
+    // before daemon 0's answer to the ping sent after them.
+    barrier(&mut client, &sims[0]).await;
+    let before = scrape(&metrics).await;
+    for _ in 0..5 {
+        barrier(&mut client, &sims[1]).await;
+    }
+    barrier(&mut client, &sims[0]).await;
+    let after = scrape(&metrics).await;
+    let dropped = |text: &str, reason: &str| {
+        counter(
+            text,
+            &format!("villas_bus_messages_dropped_total{{reason=\"{reason}\"}}"),
         )
-        .await
-        .unwrap();
-    client.wait_state(&created, "idle").await.unwrap();
+    };
+    assert!(
+        dropped(&after, "status") - dropped(&before, "status") >= 5.0,
+        "daemon 1's statuses not dropped as statuses:\n{after}"
+    );
+    assert_eq!(dropped(&after, "not_an_action"), 0.0, "{after}");
+    assert_eq!(
+        counter(&after, "villas_bus_messages_malformed_total"),
+        0.0,
+        "{after}"
+    );
 
     // `discover` groups the inventory by daemon (root manager) and host;
     // `-b` takes the list of nodes (nothing listens on the first).
@@ -382,22 +485,67 @@ async fn daemons_of_one_lab_keep_apart_and_discover_groups_them() {
     let expected: HashMap<String, String> = [
         (roots[0].clone(), roots[0].clone()),
         (sims[0].clone(), roots[0].clone()),
+        (managers[0].clone(), roots[0].clone()),
         (created.clone(), roots[0].clone()),
         (roots[1].clone(), roots[1].clone()),
         (sims[1].clone(), roots[1].clone()),
+        (managers[1].clone(), roots[1].clone()),
+        (made.clone(), roots[1].clone()),
     ]
     .into();
     assert_eq!(seen, expected, "{stdout}");
 
-    // Daemon 1 answered the discover pings sent after the create, so it
-    // had taken the create too: it created nothing.
-    let mut other = daemons.pop().unwrap();
-    other.signal("TERM");
-    let log = other.whole_log();
-    assert!(
-        !log.iter()
-            .any(|l| l.contains("component created") && l.contains(&created)),
-        "daemon 1 created a component"
-    );
+    // Each daemon answered the discover pings sent after the creates, so
+    // it had taken both creates: each created only the one addressed to
+    // one of its managers.
+    for (i, mut daemon) in daemons.into_iter().enumerate() {
+        daemon.signal("TERM");
+        let log = daemon.whole_log();
+        let creations: Vec<&String> = log
+            .iter()
+            .filter(|l| l.contains("component created"))
+            .collect();
+        let (own, other) = if i == 0 {
+            (&created, &made)
+        } else {
+            (&made, &created)
+        };
+        assert!(
+            creations.iter().any(|l| l.contains(own.as_str())),
+            "daemon {i}: {creations:?}"
+        );
+        assert!(
+            !creations.iter().any(|l| l.contains(other.as_str())),
+            "daemon {i} created the other daemon's component: {creations:?}"
+        );
+    }
     client.close_and_delete_exchange().await.unwrap();
+}
+
+/// Pings `uuid` and waits for its answer (statuses received before are
+/// forgotten first).
+async fn barrier(client: &mut Client, uuid: &str) {
+    client.backlog.clear();
+    client.act(uuid, &json!({"action": "ping"})).await.unwrap();
+    let wanted = uuid.to_owned();
+    client
+        .wait_for("ping answer", move |m| m.uuid().as_deref() == Some(&wanted))
+        .await
+        .unwrap();
+}
+
+/// A daemon's `/metrics` text.
+async fn scrape(url: &str) -> String {
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{url}");
+    response.text().await.unwrap()
+}
+
+/// The value of the series `series` (name and labels exactly as exposed);
+/// 0 when absent.
+fn counter(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .next()
+        .unwrap_or(0.0)
 }
