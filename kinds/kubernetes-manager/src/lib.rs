@@ -17,6 +17,19 @@
 //! their pods) and ConfigMaps, found by the label
 //! `villas.fein-aachen.org/ic-uuid`, are deleted; if that fails the
 //! manager shows `error` with the reason.
+//!
+//! The manager checks its namespace with a namespaced `get` (what a
+//! service account bound to the namespace may do) when the daemon starts
+//! and then every `check_interval`, each request bounded by
+//! `api_timeout`. It never blocks the daemon:
+//!
+//! | manager state | when |
+//! |---|---|
+//! | `idle` | the namespace answered (or before the first answer) |
+//! | `error` (12 `remote-error`) | the API unreachable, stalled past `api_timeout`, answering 401/403/5xx, or the namespace missing; checked again after 1 s, doubling up to 30 s; `idle` again at the first answer |
+//!
+//! Components it creates get its `namespace`, `api_timeout` and
+//! `api_grace` (unless their `properties` name their own).
 
 mod cleanup;
 
@@ -25,8 +38,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::time::Duration;
+use villas_kind_kubernetes::{seconds, DEFAULT_API_GRACE, DEFAULT_API_TIMEOUT};
 use villas_sdk::typed::{Actions, Ctx, TypedComponent, TypedKind};
-use villas_sdk::{ComponentSpec, ErrorCode, ErrorInfo};
+use villas_sdk::{ComponentSpec, ErrorCode, ErrorInfo, State};
 
 /// The `manager`/`kubernetes` kind.
 #[derive(Debug, Default, Clone, Copy)]
@@ -38,10 +52,36 @@ pub struct KubernetesManagerProperties {
     /// The namespace its components' Jobs run in.
     #[serde(default = "default_namespace")]
     pub namespace: String,
+    /// Seconds: the longest wait for a connection to the API and for each
+    /// of its answers (its components' too).
+    #[serde(default = "default_api_timeout")]
+    pub api_timeout: f64,
+    /// Seconds the watch of a component's starting or running Job may
+    /// fail before the component shows `error` (passed to its components).
+    #[serde(default = "default_api_grace")]
+    pub api_grace: f64,
+    /// Seconds between checks of the namespace while the API answers.
+    #[serde(default = "default_check_interval")]
+    pub check_interval: f64,
 }
 
 fn default_namespace() -> String {
     "default".into()
+}
+
+fn default_api_timeout() -> f64 {
+    DEFAULT_API_TIMEOUT
+}
+
+fn default_api_grace() -> f64 {
+    DEFAULT_API_GRACE
+}
+
+/// The default `check_interval` (seconds).
+pub const DEFAULT_CHECK_INTERVAL: f64 = 30.0;
+
+fn default_check_interval() -> f64 {
+    DEFAULT_CHECK_INTERVAL
 }
 
 impl TypedKind for KubernetesManagerKind {
@@ -58,6 +98,10 @@ impl TypedKind for KubernetesManagerKind {
         Ok(KubernetesManager {
             uuid: spec.uuid().to_owned(),
             namespace: properties.namespace,
+            timeout: seconds("api_timeout", properties.api_timeout)?,
+            api_timeout: properties.api_timeout,
+            api_grace: seconds("api_grace", properties.api_grace).map(|_| properties.api_grace)?,
+            interval: seconds("check_interval", properties.check_interval)?,
             cleanup_error: None,
             api_error: None,
             retry: RETRY_FIRST,
@@ -74,6 +118,12 @@ struct JobProperties {
     /// A start schema for this component (kept with its properties).
     #[serde(default)]
     schema: Option<Map<String, Value>>,
+    /// Its own `api_timeout` (else the manager's).
+    #[serde(default)]
+    api_timeout: Option<f64>,
+    /// Its own `api_grace` (else the manager's).
+    #[serde(default)]
+    api_grace: Option<f64>,
 }
 
 /// `create` parameters, as the reference's `etc/params_k8s_create.yaml`.
@@ -121,10 +171,19 @@ pub struct KubernetesManager {
     uuid: String,
     /// Where its components' Jobs run.
     namespace: String,
+    /// `api_timeout`.
+    timeout: Duration,
+    /// `api_timeout` as configured (passed to its components).
+    api_timeout: f64,
+    /// `api_grace` (passed to its components).
+    api_grace: f64,
+    /// `check_interval`.
+    interval: Duration,
     /// The last failed deletion of a deleted component's objects.
     cleanup_error: Option<String>,
     /// Why the namespace could not be checked (the API unreachable,
-    /// refusing, or the namespace missing), until it can.
+    /// refusing, or the namespace missing), until it can: the message of
+    /// the `error` published.
     api_error: Option<String>,
     /// The delay before the next check, after a failed one.
     retry: Duration,
@@ -189,6 +248,10 @@ impl KubernetesManager {
         properties.insert("type".into(), "kubernetes".into());
         properties.insert("manager".into(), self.uuid.clone().into());
         properties.insert("namespace".into(), self.namespace.clone().into());
+        let timeout = create.properties.api_timeout.unwrap_or(self.api_timeout);
+        properties.insert("api_timeout".into(), timeout.into());
+        let grace = create.properties.api_grace.unwrap_or(self.api_grace);
+        properties.insert("api_grace".into(), grace.into());
         properties.insert("job".into(), Value::Object(create.properties.job));
         if let Some(schema) = create.properties.schema {
             properties.insert("schema".into(), Value::Object(schema));
@@ -203,14 +266,14 @@ impl KubernetesManager {
         delete: DeleteParameters,
     ) -> Result<(), ErrorInfo> {
         ctx.manager()?.delete(&delete.uuid)?;
-        let future = cleanup::remove(self.namespace.clone(), delete.uuid.clone());
+        let future = cleanup::remove(self.namespace.clone(), delete.uuid.clone(), self.timeout);
         let uuid = delete.uuid;
         ctx.spawn(async move { Output::Cleaned(uuid, future.await) });
         Ok(())
     }
 
     fn check(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let future = cleanup::check_namespace(self.namespace.clone());
+        let future = cleanup::check_namespace(self.namespace.clone(), self.timeout);
         ctx.spawn(async move { Output::Checked(future.await) });
     }
 }
@@ -224,7 +287,7 @@ impl TypedComponent for KubernetesManager {
     }
 
     /// Checks the namespace (never blocking the daemon: an unreachable API
-    /// shows in `status.api_error` and is checked again with backoff).
+    /// shows as `error` and is checked again with backoff).
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
         self.check(ctx);
         Ok(())
@@ -239,17 +302,26 @@ impl TypedComponent for KubernetesManager {
         let (uuid, result) = match output {
             Output::Checked(Ok(())) => {
                 self.retry = RETRY_FIRST;
-                if self.api_error.take().is_some() {
-                    ctx.publish_status();
+                ctx.schedule(self.interval, CheckAgain);
+                if self.api_error.take().is_some() && ctx.state() == State::Error {
+                    ctx.reach(State::Idle)?;
                 }
                 return Ok(());
             }
             Output::Checked(Err(error)) => {
                 tracing::warn!(namespace = %self.namespace, %error, "checking the namespace");
-                self.api_error = Some(format!("namespace {}: {error}", self.namespace));
-                ctx.publish_status();
-                ctx.schedule(self.retry, CheckAgain);
+                let retry_in = self.retry;
+                ctx.schedule(retry_in, CheckAgain);
                 self.retry = (self.retry * 2).min(RETRY_MAX);
+                let message = format!("namespace {}: {error}", self.namespace);
+                if ctx.state() != State::Error || self.api_error.as_ref() != Some(&message) {
+                    self.api_error = Some(message.clone());
+                    ctx.fail(
+                        ErrorInfo::new(ErrorCode::Remote, message)
+                            .with("namespace", self.namespace.as_str())
+                            .with("retry_in", retry_in.as_secs_f64()),
+                    );
+                }
                 return Ok(());
             }
             Output::Cleaned(uuid, result) => (uuid, result),
@@ -276,9 +348,6 @@ impl TypedComponent for KubernetesManager {
         fields.insert("namespace".into(), self.namespace.clone().into());
         if let Some(error) = &self.cleanup_error {
             fields.insert("cleanup_error".into(), error.clone().into());
-        }
-        if let Some(error) = &self.api_error {
-            fields.insert("api_error".into(), error.clone().into());
         }
     }
 }
