@@ -110,6 +110,16 @@ async fn lab_in(extra: &str, prepare: impl FnOnce(&FakeKube)) -> Lab {
         .wait_for("the component", |r| r.uuid().as_deref() == Some(&sim))
         .await
         .unwrap();
+    // Its look for a Job left by an earlier daemon has been answered (a
+    // fault the test injects next does not hit it).
+    wait_until("the component looked for its Job", || {
+        fake.requests().iter().any(|r| {
+            r.method == "GET"
+                && r.query.contains(sim.as_str())
+                && !r.query.contains("watch")
+                && (r.path.ends_with("/jobs") || r.fault.is_some())
+        })
+    });
     Lab {
         fake,
         daemon,
@@ -606,6 +616,36 @@ async fn a_lost_watch_is_an_error_after_the_grace_period_and_the_job_is_taken_up
     let mut lab = lab_in(QUICK, |_| {}).await;
     let job = lab.start(json!({})).await;
     lab.running(&job).await;
+    // A blip: the watch fails, the API is back before the grace period
+    // ends, nothing changed: no error, the state is confirmed.
+    let sim = lab.sim.clone();
+    lab.fake.down();
+    let noticed = lab
+        .client
+        .wait_for("the blip in the status", |r| {
+            r.uuid().as_deref() == Some(sim.as_str()) && r.body["status"]["api_error"].is_string()
+        })
+        .await
+        .unwrap();
+    assert_eq!(noticed.state().as_deref(), Some("running"));
+    lab.fake.up().await;
+    let confirmed = lab
+        .client
+        .wait_for("the blip cleared", |r| {
+            r.uuid().as_deref() == Some(sim.as_str()) && r.body["status"].get("api_error").is_none()
+        })
+        .await
+        .unwrap();
+    assert_eq!(confirmed.state().as_deref(), Some("running"));
+    assert!(
+        !lab.client
+            .backlog
+            .iter()
+            .any(|r| r.uuid().as_deref() == Some(sim.as_str())
+                && r.state().as_deref() != Some("running")),
+        "no other state"
+    );
+    lab.forget();
     // 503 to every request: the watch cannot resume.
     lab.fake.set_fault(Some(503));
     let error = lab.client.wait_state(&lab.sim, "error").await.unwrap();

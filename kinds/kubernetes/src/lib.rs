@@ -17,7 +17,7 @@
 //! | the Job was deleted by someone else           | `error`            |
 //! | creating the objects was refused (409 after [`api::CREATE_ATTEMPTS`] names, 422, ...) | `error` (`failed`) with the status code and reason |
 //! | the API is away (unreachable, no answer within `api_timeout`, 401, 403, 429, 5xx) at a `start`, `stop`, `reset` or when the daemon starts | `error` (12 `remote-error`) with the reason |
-//! | the watch of a starting or running Job fails  | state kept, `status.api_error` set; after `api_grace` without an answer `error` (12 `remote-error`) |
+//! | the watch of a starting or running Job fails  | state kept, `status.api_error` set; after `api_grace` the Job is looked for: no answer `error` (12 `remote-error`), an answer confirms (or corrects) the state |
 //! | the API answers again after a `remote-error`  | the state of the component's Job (none or complete: `idle`; pending: `starting`; running: `running`; failed: `error`) |
 //!
 //! After a `remote-error` the component looks for its Job again (1 s,
@@ -480,6 +480,7 @@ impl KubernetesJob {
         recheck: bool,
     ) {
         self.watching = false;
+        self.api_error = None;
         let info = error.to_error_info(what);
         if !(recheck || error.is_outage()) {
             self.recovering = false;
@@ -684,7 +685,20 @@ impl KubernetesJob {
                 .and_then(|p| p.get("results"))
                 .and_then(|r| ResultsTarget::parse(r).ok().flatten());
         }
+        let watched = matches!(ctx.state(), State::Starting | State::Running);
         let Some(found) = look.found else {
+            if watched {
+                self.results = None;
+                ctx.fail(
+                    ErrorInfo::new(
+                        ErrorCode::Failed,
+                        "the Kubernetes Job was deleted outside the controller",
+                    )
+                    .with("job", self.job.clone().unwrap_or_default()),
+                );
+                self.remove_config_map(ctx, Removal::Failed);
+                return Ok(());
+            }
             self.job = None;
             self.results = None;
             // A start the API failed may have left its payload.
@@ -710,13 +724,22 @@ impl KubernetesJob {
             self.results = None;
             self.fail_run(ctx, job_failed(&reason, &job, Some(&message)));
         } else if complete {
+            if watched {
+                ctx.transition(State::Running)?;
+                ctx.transition(State::Stopping)?;
+            }
             self.finish(ctx)?;
         } else {
-            ctx.reach(if running {
+            let target = if running || ctx.state() == State::Running {
                 State::Running
             } else {
                 State::Starting
-            })?;
+            };
+            if ctx.state() == target {
+                // Confirmed after a failing watch: `api_error` is gone.
+                ctx.publish_status();
+            }
+            ctx.reach(target)?;
             self.start_watch(ctx);
         }
         Ok(())
@@ -772,14 +795,14 @@ impl TypedComponent for KubernetesJob {
                     self.fail_run(ctx, error);
                 }
             }
-            Timer::Outage(run) if run == self.run && self.watching => {
+            Timer::Outage(run) if run == self.run && self.watching && self.api_error.is_some() => {
+                // The watch has failed for `api_grace`: a look tells
+                // whether the API is away (then `error`) or the watch only
+                // resumed without news (then the state is confirmed).
                 self.outage = None;
-                if let Some(error) = self.api_error.take() {
-                    let grace = self.grace;
-                    let error =
-                        KubeError::Unreachable(format!("the watch failed for {grace:?}: {error}"));
-                    self.api_failed(ctx, "lost the Kubernetes Job", &error, true);
-                }
+                self.watching = false;
+                self.recovering = true;
+                self.look(ctx);
             }
             _ => {}
         }
@@ -797,7 +820,15 @@ impl TypedComponent for KubernetesJob {
                     Ok(look) => self.take_up(ctx, look)?,
                     Err(error) => {
                         tracing::warn!(%error, "looking for the component's Job");
-                        self.api_failed(ctx, "could not look for the Kubernetes Job", &error, true);
+                        let what = if matches!(ctx.state(), State::Starting | State::Running) {
+                            format!(
+                                "lost the Kubernetes Job (its watch failed for {:?})",
+                                self.grace
+                            )
+                        } else {
+                            "could not look for the Kubernetes Job".to_owned()
+                        };
+                        self.api_failed(ctx, &what, &error, true);
                     }
                 }
             }
