@@ -401,6 +401,35 @@ async fn deleting_the_component_removes_its_objects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_the_api_refused_is_done_when_it_answers_again() {
+    let mut lab = lab_in("  check_interval: 0.2\n", |_| {}).await;
+    let job = lab.start(json!({})).await;
+    lab.running(&job).await;
+    lab.fake.fail_next("DELETE", Resource::Jobs, 503, 1);
+    lab.client
+        .act(
+            &lab.manager,
+            &json!({"action": "delete", "parameters": {"uuid": lab.sim}}),
+        )
+        .await
+        .unwrap();
+    lab.client.wait_state(&lab.sim, "gone").await.unwrap();
+    let manager = lab.manager.clone();
+    let error = lab.client.wait_state(&manager, "error").await.unwrap();
+    assert_eq!(error.error_kind().as_deref(), Some("remote-error"));
+    let message = error.body["status"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("could not delete"), "{message}");
+    assert_eq!(lab.fake.names(Resource::Jobs, NS), [job]);
+    lab.client
+        .backlog
+        .retain(|r| r.uuid().as_deref() != Some(manager.as_str()));
+    // The next namespace check passes and the deletion is done.
+    lab.client.wait_state(&manager, "idle").await.unwrap();
+    assert!(lab.fake.names(Resource::Jobs, NS).is_empty());
+    assert!(lab.fake.names(Resource::ConfigMaps, NS).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_template_is_refused_before_anything_is_created() {
     let mut lab = lab().await;
     let mut params = reference_create(&new_uuid());

@@ -16,7 +16,8 @@
 //! takes `{uuid}`: the component goes `gone` at once, and its Jobs (with
 //! their pods) and ConfigMaps, found by the label
 //! `villas.fein-aachen.org/ic-uuid`, are deleted; if that fails the
-//! manager shows `error` with the reason.
+//! manager shows `error` with the reason and deletes them at the next
+//! namespace check that passes.
 //!
 //! The manager checks its namespace with a namespaced `get` (what a
 //! service account bound to the namespace may do) when the daemon starts
@@ -103,6 +104,7 @@ impl TypedKind for KubernetesManagerKind {
             api_grace: seconds("api_grace", properties.api_grace).map(|_| properties.api_grace)?,
             interval: seconds("check_interval", properties.check_interval)?,
             cleanup_error: None,
+            unclean: Vec::new(),
             api_error: None,
             retry: RETRY_FIRST,
         })
@@ -181,6 +183,9 @@ pub struct KubernetesManager {
     interval: Duration,
     /// The last failed deletion of a deleted component's objects.
     cleanup_error: Option<String>,
+    /// Deleted components whose objects could not be deleted yet: tried
+    /// again at every namespace check that passes.
+    unclean: Vec<String>,
     /// Why the namespace could not be checked (the API unreachable,
     /// refusing, or the namespace missing), until it can: the message of
     /// the `error` published.
@@ -266,10 +271,14 @@ impl KubernetesManager {
         delete: DeleteParameters,
     ) -> Result<(), ErrorInfo> {
         ctx.manager()?.delete(&delete.uuid)?;
-        let future = cleanup::remove(self.namespace.clone(), delete.uuid.clone(), self.timeout);
-        let uuid = delete.uuid;
-        ctx.spawn(async move { Output::Cleaned(uuid, future.await) });
+        self.clean(ctx, delete.uuid);
         Ok(())
+    }
+
+    /// Deletes the objects of deleted component `uuid`.
+    fn clean(&mut self, ctx: &mut Ctx<'_, Self>, uuid: String) {
+        let future = cleanup::remove(self.namespace.clone(), uuid.clone(), self.timeout);
+        ctx.spawn(async move { Output::Cleaned(uuid, future.await) });
     }
 
     fn check(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -293,6 +302,17 @@ impl TypedComponent for KubernetesManager {
         Ok(())
     }
 
+    /// `reset`: `idle`, and the namespace is checked again at once (the
+    /// reset cancelled the pending check; the deletions still to do are
+    /// tried again with it).
+    fn reset(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        self.api_error = None;
+        self.cleanup_error = None;
+        self.retry = RETRY_FIRST;
+        self.check(ctx);
+        ctx.transition(State::Idle)
+    }
+
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _: CheckAgain) -> Result<(), ErrorInfo> {
         self.check(ctx);
         Ok(())
@@ -303,7 +323,11 @@ impl TypedComponent for KubernetesManager {
             Output::Checked(Ok(())) => {
                 self.retry = RETRY_FIRST;
                 ctx.schedule(self.interval, CheckAgain);
-                if self.api_error.take().is_some() && ctx.state() == State::Error {
+                for uuid in self.unclean.clone() {
+                    self.clean(ctx, uuid);
+                }
+                let recovered = self.api_error.take().is_some() && self.unclean.is_empty();
+                if recovered && ctx.state() == State::Error {
                     ctx.reach(State::Idle)?;
                 }
                 return Ok(());
@@ -328,18 +352,28 @@ impl TypedComponent for KubernetesManager {
         };
         match result {
             Ok(()) => {
-                if self.cleanup_error.take().is_some() {
-                    ctx.publish_status();
+                self.unclean.retain(|u| *u != uuid);
+                if self.unclean.is_empty() && self.cleanup_error.take().is_some() {
+                    if ctx.state() == State::Error && self.api_error.is_none() {
+                        ctx.reach(State::Idle)?;
+                    } else {
+                        ctx.publish_status();
+                    }
                 }
                 Ok(())
             }
             Err(error) => {
-                self.cleanup_error = Some(error.to_string());
-                Err(ErrorInfo::new(
-                    ErrorCode::Failed,
-                    format!("could not delete the Kubernetes objects of {uuid}: {error}"),
-                )
-                .with("component", uuid))
+                let message = format!("could not delete the Kubernetes objects of {uuid}: {error}");
+                if !self.unclean.contains(&uuid) {
+                    self.unclean.push(uuid.clone());
+                }
+                if self.cleanup_error.as_ref() == Some(&message) && ctx.state() == State::Error {
+                    return Ok(());
+                }
+                self.cleanup_error = Some(message.clone());
+                Err(ErrorInfo::new(ErrorCode::Remote, message)
+                    .with("component", uuid)
+                    .with("unclean", self.unclean.clone()))
             }
         }
     }
