@@ -410,6 +410,26 @@ mod tests {
         assert_eq!(spec.properties["namespace"], "villas");
         assert_eq!(spec.properties["job"]["metadata"]["name"], "pi");
         assert!(spec.properties["manager"].is_string());
+        assert_eq!(spec.properties["api_timeout"], 10.0, "the manager's");
+        assert_eq!(spec.properties["api_grace"], 30.0, "the manager's");
+    }
+
+    #[test]
+    fn create_passes_the_managers_timings_unless_the_component_has_its_own() {
+        let mut m = Harness::typed(
+            KubernetesManagerKind,
+            json!({"api_timeout": 2, "api_grace": 5}),
+        )
+        .unwrap();
+        m.act(ActionKind::Create, reference_params()).unwrap();
+        let mut own = reference_params();
+        own["uuid"] = "d487a470-6af6-11eb-beee-7fa268050224".into();
+        own["properties"]["api_grace"] = 60.into();
+        m.act(ActionKind::Create, own).unwrap();
+        let created = m.manager().unwrap().created.clone();
+        assert_eq!(created[0].properties["api_timeout"], 2.0);
+        assert_eq!(created[0].properties["api_grace"], 5.0);
+        assert_eq!(created[1].properties["api_grace"], 60.0);
     }
 
     #[test]

@@ -1008,6 +1008,59 @@ mod tests {
     }
 
     #[test]
+    fn outages_are_remote_errors_and_refusals_failures() {
+        let api = |code: u16| KubeError::Api {
+            code,
+            reason: "R".into(),
+            message: "m".into(),
+        };
+        for outage in [
+            api(401),
+            api(403),
+            api(429),
+            api(500),
+            api(503),
+            KubeError::Timeout(Duration::from_secs(1)),
+            KubeError::Unreachable("refused".into()),
+        ] {
+            assert!(outage.is_outage(), "{outage}");
+            assert_eq!(outage.to_error_info("x").code, ErrorCode::Remote);
+        }
+        for refusal in [
+            api(404),
+            api(409),
+            api(422),
+            KubeError::Config("none".into()),
+        ] {
+            assert!(!refusal.is_outage(), "{refusal}");
+            assert_eq!(refusal.to_error_info("x").code, ErrorCode::Failed);
+        }
+        let info = api(409).to_error_info("could not create");
+        assert_eq!(info.details["status_code"], 409);
+    }
+
+    #[test]
+    fn timings_must_be_positive() {
+        for bad in [json!(0), json!(-1)] {
+            let error = Harness::typed(
+                KubernetesKind,
+                json!({"job": template(), "api_timeout": bad}),
+            )
+            .unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidParameters);
+            assert!(error.message.contains("api_timeout"), "{}", error.message);
+        }
+        assert!(
+            Harness::typed(KubernetesKind, json!({"job": template(), "api_grace": 0})).is_err()
+        );
+        assert!(Harness::typed(
+            KubernetesKind,
+            json!({"job": template(), "api_timeout": 0.5, "api_grace": 2})
+        )
+        .is_ok());
+    }
+
+    #[test]
     fn the_published_schemas_are_the_ones_villasweb_draws() {
         villas_sdk::testing::check_villasweb_schemas(KubernetesKind.into_kind().as_ref()).unwrap();
     }
