@@ -925,6 +925,43 @@ async fn a_restarted_daemon_takes_up_its_jobs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_daemon_uploads_the_results_of_a_job_that_completed_meanwhile() {
+    let mut lab = lab().await;
+    let (base, uploads) = upload_server(201);
+    lab.client
+        .act(
+            &lab.sim,
+            &json!({"action": "start", "parameters": {},
+                    "results": {"url": format!("{base}/results/9")}}),
+        )
+        .await
+        .unwrap();
+    let sim = lab.sim.clone();
+    let created = lab
+        .client
+        .wait_for("the job's name", |r| {
+            r.uuid().as_deref() == Some(sim.as_str()) && r.body["status"]["job_name"].is_string()
+        })
+        .await
+        .unwrap();
+    let job = created.body["status"]["job_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    lab.forget();
+    lab.running(&job).await;
+    drop(lab.daemon); // SIGKILL: the Job runs on and completes
+    lab.fake.set_pod(NS, &job, PodPhase::Succeeded);
+    lab.daemon = start_daemon(&lab.config, lab.dir.path());
+    // Where the results go is read back from the run's payload.
+    let (method, path, _, _) = uploads.recv_timeout(DEADLINE).unwrap();
+    assert_eq!((method.as_str(), path.as_str()), ("PUT", "/results/9"));
+    wait_until("the completed run's payload is deleted", || {
+        lab.fake.names(Resource::ConfigMaps, NS).is_empty()
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_deleted_by_others_are_seen() {
     let mut lab = lab().await;
     // A completed Job removed by its ttlSecondsAfterFinished: reset is fine.
