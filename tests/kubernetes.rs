@@ -18,11 +18,16 @@ const NS: &str = "villas-controller";
 
 /// The reference's `etc/config_k8s.yaml` components (VILLASframework/
 /// controller), with our uuids.
-fn reference_components(generic: &str, manager: &str) -> String {
+/// `extra`: more properties of the Kubernetes manager (YAML lines indented
+/// two spaces).
+fn reference_components(generic: &str, manager: &str, extra: &str) -> String {
     format!(
-        "- type: generic\n  category: manager\n  name: Generic Manager\n  location: Steffens Laptop\n  uuid: {generic}\n\n- category: manager\n  type: kubernetes\n\n  name: Kubernetes Manager\n  location: Steffens Laptop\n  uuid: {manager}\n\n  namespace: {NS}\n"
+        "- type: generic\n  category: manager\n  name: Generic Manager\n  location: Steffens Laptop\n  uuid: {generic}\n\n- category: manager\n  type: kubernetes\n\n  name: Kubernetes Manager\n  location: Steffens Laptop\n  uuid: {manager}\n\n  namespace: {NS}\n{extra}"
     )
 }
+
+/// Short API timings for the tests of outages (seconds).
+const QUICK: &str = "  api_timeout: 1\n  api_grace: 1\n";
 
 /// The reference's `etc/params_k8s_create.yaml`, plus a volume of the
 /// template's own (which must be kept).
@@ -68,6 +73,12 @@ async fn lab() -> Lab {
 
 /// A lab whose fake is prepared by `prepare` before the daemon starts.
 async fn lab_with(prepare: impl FnOnce(&FakeKube)) -> Lab {
+    lab_in("", prepare).await
+}
+
+/// A lab whose manager has the properties `extra` (see
+/// [`reference_components`]).
+async fn lab_in(extra: &str, prepare: impl FnOnce(&FakeKube)) -> Lab {
     let fake = FakeKube::start().await;
     fake.add_namespace(NS);
     prepare(&fake);
@@ -76,9 +87,18 @@ async fn lab_with(prepare: impl FnOnce(&FakeKube)) -> Lab {
     let exchange = test_exchange();
     let mut client = connect(&exchange).await;
     let (root, generic, manager, sim) = (new_uuid(), new_uuid(), new_uuid(), new_uuid());
-    let config = config(&exchange, &root, &reference_components(&generic, &manager));
+    let config = config(
+        &exchange,
+        &root,
+        &reference_components(&generic, &manager, extra),
+    );
     let daemon = start_daemon(&config, dir.path());
-    client.wait_state(&manager, "idle").await.unwrap();
+    // Its first status (an API away from the start may turn it `error`
+    // before it is published).
+    client
+        .wait_for("the manager", |r| r.uuid().as_deref() == Some(&manager))
+        .await
+        .unwrap();
     client
         .act(
             &manager,
@@ -86,7 +106,20 @@ async fn lab_with(prepare: impl FnOnce(&FakeKube)) -> Lab {
         )
         .await
         .unwrap();
-    client.wait_state(&sim, "idle").await.unwrap();
+    client
+        .wait_for("the component", |r| r.uuid().as_deref() == Some(&sim))
+        .await
+        .unwrap();
+    // Its look for a Job left by an earlier daemon has been answered (a
+    // fault the test injects next does not hit it).
+    wait_until("the component looked for its Job", || {
+        fake.requests().iter().any(|r| {
+            r.method == "GET"
+                && r.query.contains(sim.as_str())
+                && !r.query.contains("watch")
+                && (r.path.ends_with("/jobs") || r.fault.is_some())
+        })
+    });
     Lab {
         fake,
         daemon,
@@ -368,6 +401,35 @@ async fn deleting_the_component_removes_its_objects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_the_api_refused_is_done_when_it_answers_again() {
+    let mut lab = lab_in("  check_interval: 0.2\n", |_| {}).await;
+    let job = lab.start(json!({})).await;
+    lab.running(&job).await;
+    lab.fake.fail_next("DELETE", Resource::Jobs, 503, 1);
+    lab.client
+        .act(
+            &lab.manager,
+            &json!({"action": "delete", "parameters": {"uuid": lab.sim}}),
+        )
+        .await
+        .unwrap();
+    lab.client.wait_state(&lab.sim, "gone").await.unwrap();
+    let manager = lab.manager.clone();
+    let error = lab.client.wait_state(&manager, "error").await.unwrap();
+    assert_eq!(error.error_kind().as_deref(), Some("remote-error"));
+    let message = error.body["status"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("could not delete"), "{message}");
+    assert_eq!(lab.fake.names(Resource::Jobs, NS), [job]);
+    lab.client
+        .backlog
+        .retain(|r| r.uuid().as_deref() != Some(manager.as_str()));
+    // The next namespace check passes and the deletion is done.
+    lab.client.wait_state(&manager, "idle").await.unwrap();
+    assert!(lab.fake.names(Resource::Jobs, NS).is_empty());
+    assert!(lab.fake.names(Resource::ConfigMaps, NS).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_template_is_refused_before_anything_is_created() {
     let mut lab = lab().await;
     let mut params = reference_create(&new_uuid());
@@ -398,14 +460,19 @@ async fn api_errors_are_errors_with_their_reason_and_the_component_recovers() {
         lab.fake.set_fault(Some(code));
         lab.act("start", json!({})).await;
         let error = lab.client.wait_state(&lab.sim, "error").await.unwrap();
+        assert_eq!(error.error_kind().as_deref(), Some("remote-error"));
         assert_eq!(
             error.body["status"]["error"]["status_code"], code,
             "{}",
             error.body
         );
+        lab.forget();
+        // No reset: the component looks for its Job until the API answers.
         lab.fake.set_fault(None);
-        lab.act("reset", json!({})).await;
-        lab.client.wait_state(&lab.sim, "idle").await.unwrap();
+        assert_eq!(
+            lab.client.states_until(&lab.sim, "idle").await.unwrap(),
+            ["resetting", "idle"]
+        );
         lab.forget();
     }
     let job = lab.start(json!({})).await;
@@ -482,31 +549,330 @@ async fn a_namespaced_service_account_is_enough() {
 async fn a_missing_namespace_or_an_unreachable_api_does_not_stop_the_daemon() {
     let mut lab = lab_with(|fake| fake.set_fault(Some(503))).await;
     let manager = lab.manager.clone();
-    let status = lab
-        .client
-        .wait_for("the manager's api_error", |r| {
-            r.uuid().as_deref() == Some(manager.as_str())
-                && r.body["status"]["api_error"].is_string()
-        })
-        .await
-        .unwrap();
-    assert_eq!(status.state().as_deref(), Some("idle"));
-    assert!(status.body["status"]["api_error"]
-        .as_str()
-        .unwrap()
-        .contains("503"));
+    let error = lab.client.wait_state(&manager, "error").await.unwrap();
+    assert_eq!(error.error_kind().as_deref(), Some("remote-error"));
+    let message = error.body["status"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("503"), "{message}");
+    // The component cannot know its Job's state either.
+    let error = lab.client.wait_state(&lab.sim, "error").await.unwrap();
+    assert_eq!(error.error_kind().as_deref(), Some("remote-error"));
     lab.fake.set_fault(None);
-    let cleared = lab
-        .client
-        .wait_for("the manager's api_error cleared", |r| {
-            r.uuid().as_deref() == Some(manager.as_str())
-                && r.body["status"].get("api_error").is_none()
-        })
-        .await
-        .unwrap();
-    assert_eq!(cleared.state().as_deref(), Some("idle"));
+    lab.client.wait_state(&manager, "idle").await.unwrap();
+    lab.client.wait_state(&lab.sim, "idle").await.unwrap();
+    lab.forget();
     let job = lab.start(json!({})).await;
     lab.running(&job).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manager_shows_api_outages_until_the_api_answers() {
+    // Checked every 0.2 s; a missing namespace is an error too.
+    let mut lab = lab_in("  api_timeout: 1\n  check_interval: 0.2\n", |_| {}).await;
+    let manager = lab.manager.clone();
+    for (what, reason) in [
+        ("down", "error"),
+        ("403", "403"),
+        ("stalled", "no answer within 1s"),
+    ] {
+        lab.client.backlog.clear();
+        match what {
+            "down" => lab.fake.down(),
+            "403" => lab.fake.set_fault(Some(403)),
+            _ => lab.fake.stall(true),
+        }
+        let error = lab.client.wait_state(&manager, "error").await.unwrap();
+        assert_eq!(
+            error.error_kind().as_deref(),
+            Some("remote-error"),
+            "{what}"
+        );
+        let message = error.body["status"]["error"]["message"].as_str().unwrap();
+        assert!(message.contains(reason), "{what}: {message}");
+        // The daemon is not blocked: the component answers meanwhile.
+        lab.client
+            .act(&lab.sim, &json!({"action": "ping"}))
+            .await
+            .unwrap();
+        lab.client.wait_state(&lab.sim, "idle").await.unwrap();
+        match what {
+            "down" => lab.fake.up().await,
+            "403" => lab.fake.set_fault(None),
+            _ => lab.fake.stall(false),
+        }
+        lab.client.wait_state(&manager, "idle").await.unwrap();
+    }
+    // A namespace that is not there (yet) is an error until it is.
+    lab.client.backlog.clear();
+    lab.fake.remove_namespace(NS);
+    let error = lab.client.wait_state(&manager, "error").await.unwrap();
+    let message = error.body["status"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("not found"), "{message}");
+    lab.fake.add_namespace(NS);
+    lab.client.wait_state(&manager, "idle").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_api_is_an_error_not_a_hang() {
+    let mut lab = lab_in(QUICK, |_| {}).await;
+    lab.fake.stall(true);
+    lab.act("start", json!({})).await;
+    let error = lab.client.wait_state(&lab.sim, "error").await.unwrap();
+    assert_eq!(error.error_kind().as_deref(), Some("remote-error"));
+    assert_eq!(error.body["status"]["error"]["reason"], "timeout");
+    // The daemon is not blocked: the manager answers meanwhile.
+    let manager = lab.manager.clone();
+    lab.client
+        .act(&manager, &json!({"action": "ping"}))
+        .await
+        .unwrap();
+    lab.client.wait_state(&manager, "idle").await.unwrap();
+    lab.forget();
+    lab.fake.stall(false);
+    assert_eq!(
+        lab.client.states_until(&lab.sim, "idle").await.unwrap(),
+        ["resetting", "idle"],
+        "nothing was created: idle again"
+    );
+    assert!(lab.fake.names(Resource::Jobs, NS).is_empty());
+    assert!(lab.fake.names(Resource::ConfigMaps, NS).is_empty());
+    lab.forget();
+    let job = lab.start(json!({})).await;
+    lab.running(&job).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_watch_is_an_error_after_the_grace_period_and_the_job_is_taken_up_again() {
+    let mut lab = lab_in(QUICK, |_| {}).await;
+    let job = lab.start(json!({})).await;
+    lab.running(&job).await;
+    // A blip: the watch fails, the API is back before the grace period
+    // ends, nothing changed: no error, the state is confirmed.
+    let sim = lab.sim.clone();
+    lab.fake.down();
+    let noticed = lab
+        .client
+        .wait_for("the blip in the status", |r| {
+            r.uuid().as_deref() == Some(sim.as_str()) && r.body["status"]["api_error"].is_string()
+        })
+        .await
+        .unwrap();
+    assert_eq!(noticed.state().as_deref(), Some("running"));
+    lab.fake.up().await;
+    let confirmed = lab
+        .client
+        .wait_for("the blip cleared", |r| {
+            r.uuid().as_deref() == Some(sim.as_str()) && r.body["status"].get("api_error").is_none()
+        })
+        .await
+        .unwrap();
+    assert_eq!(confirmed.state().as_deref(), Some("running"));
+    assert!(
+        !lab.client
+            .backlog
+            .iter()
+            .any(|r| r.uuid().as_deref() == Some(sim.as_str())
+                && r.state().as_deref() != Some("running")),
+        "no other state"
+    );
+    lab.forget();
+    // 503 to every request: the watch cannot resume.
+    lab.fake.set_fault(Some(503));
+    let error = lab.client.wait_state(&lab.sim, "error").await.unwrap();
+    assert_eq!(error.error_kind().as_deref(), Some("remote-error"));
+    let message = error.body["status"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("503"), "{message}");
+    lab.forget();
+    lab.fake.set_fault(None);
+    assert_eq!(
+        lab.client.states_until(&lab.sim, "running").await.unwrap(),
+        ["resetting", "idle", "starting", "running"],
+        "back to the state its Job has"
+    );
+    lab.forget();
+    // Stalled: the Job completes meanwhile.
+    lab.fake.stall(true);
+    let error = lab.client.wait_state(&lab.sim, "error").await.unwrap();
+    assert_eq!(error.error_kind().as_deref(), Some("remote-error"));
+    lab.fake.set_pod(NS, &job, PodPhase::Succeeded);
+    lab.forget();
+    lab.fake.stall(false);
+    assert_eq!(
+        lab.client.states_until(&lab.sim, "idle").await.unwrap(),
+        ["resetting", "idle"]
+    );
+    wait_until("the completed run's payload is deleted", || {
+        lab.fake.names(Resource::ConfigMaps, NS).is_empty()
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_name_is_tried_again_and_a_lasting_conflict_is_an_error() {
+    let mut lab = lab().await;
+    lab.fake.fail_next("POST", Resource::Jobs, 409, 1);
+    let job = lab.start(json!({})).await;
+    let posts = lab
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/jobs"))
+        .count();
+    assert_eq!(posts, 2, "one conflict, one new name");
+    lab.running(&job).await;
+    lab.act("stop", json!({})).await;
+    lab.client.wait_state(&lab.sim, "idle").await.unwrap();
+    lab.forget();
+
+    lab.fake.fail_next("POST", Resource::Jobs, 409, 3);
+    lab.act("start", json!({})).await;
+    let error = lab.client.wait_state(&lab.sim, "error").await.unwrap();
+    let info = &error.body["status"]["error"];
+    assert_eq!(error.error_kind().as_deref(), Some("failed"), "{info}");
+    assert_eq!(info["status_code"], 409, "{info}");
+    assert_eq!(info["reason"], "AlreadyExists", "{info}");
+    assert!(lab.fake.names(Resource::Jobs, NS).is_empty());
+    assert!(
+        lab.fake.names(Resource::ConfigMaps, NS).is_empty(),
+        "the payload is deleted again"
+    );
+}
+
+/// A request the upload server received: method, path, authorization,
+/// body.
+type Upload = (String, String, String, Vec<u8>);
+
+/// An HTTP server on 127.0.0.1:0 answering every request with `code`;
+/// sends each request to the channel.
+fn upload_server(code: u16) -> (String, std::sync::mpsc::Receiver<Upload>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let method = parts.next().unwrap_or_default().to_owned();
+            let path = parts.next().unwrap_or_default().to_owned();
+            let (mut length, mut authorization) = (0usize, String::new());
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                let header = header.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    match name.to_ascii_lowercase().as_str() {
+                        "content-length" => length = value.trim().parse().unwrap(),
+                        "authorization" => value.trim().clone_into(&mut authorization),
+                        _ => {}
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let _ = tx.send((method, path, authorization, body));
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    (base, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_results_are_uploaded_before_idle_and_a_failed_upload_is_an_error() {
+    use std::io::Read;
+    let mut lab = lab().await;
+    let (base, uploads) = upload_server(201);
+    let start = |url: String| {
+        json!({"action": "start", "parameters": {},
+               "results": {"url": url, "token": "results-token"}})
+    };
+    lab.client
+        .act(&lab.sim, &start(format!("{base}/results/1")))
+        .await
+        .unwrap();
+    let sim = lab.sim.clone();
+    let created = lab
+        .client
+        .wait_for("the job's name", |r| {
+            r.uuid().as_deref() == Some(sim.as_str()) && r.body["status"]["job_name"].is_string()
+        })
+        .await
+        .unwrap();
+    let job = created.body["status"]["job_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    lab.forget();
+    lab.running(&job).await;
+    let pod = lab.fake.names(Resource::Pods, NS)[0].clone();
+    lab.fake.set_log(NS, &pod, "3.14159\n");
+    lab.fake.set_pod(NS, &job, PodPhase::Succeeded);
+    assert_eq!(
+        lab.client.states_until(&lab.sim, "idle").await.unwrap(),
+        ["stopping", "idle"]
+    );
+    // Received before idle was published.
+    let (method, path, authorization, body) = uploads.try_recv().expect("uploaded before idle");
+    assert_eq!((method.as_str(), path.as_str()), ("PUT", "/results/1"));
+    assert_eq!(authorization, "Bearer results-token");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(body)).unwrap();
+    let mut log = String::new();
+    archive
+        .by_name(&format!("logs/{pod}.log"))
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert_eq!(log, "3.14159\n");
+    let mut text = String::new();
+    archive
+        .by_name("job.json")
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let object: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(object["metadata"]["name"], job.as_str());
+    assert_eq!(object["status"]["succeeded"], 1);
+    assert!(lab.fake.names(Resource::ConfigMaps, NS).is_empty());
+
+    // An upload the server refuses: error, with the reason.
+    let (failing, _refused) = upload_server(500);
+    lab.client
+        .act(&lab.sim, &start(format!("{failing}/results/2")))
+        .await
+        .unwrap();
+    let sim = lab.sim.clone();
+    let created = lab
+        .client
+        .wait_for("the second job's name", |r| {
+            r.uuid().as_deref() == Some(sim.as_str())
+                && r.body["status"]["job_name"].is_string()
+                && r.body["status"]["job_name"] != job.as_str()
+        })
+        .await
+        .unwrap();
+    let second = created.body["status"]["job_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    lab.forget();
+    lab.running(&second).await;
+    lab.fake.set_pod(NS, &second, PodPhase::Succeeded);
+    let error = lab.client.wait_state(&lab.sim, "error").await.unwrap();
+    let message = error.body["status"]["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("could not upload the results"),
+        "{message}"
+    );
+    assert!(message.contains("500"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -521,7 +887,13 @@ async fn a_restarted_daemon_takes_up_its_jobs() {
         .iter()
         .filter(|r| r.method == "POST")
         .count();
+    // The API is away when the daemon starts: the component cannot know
+    // its Job's state, and says so.
+    lab.fake.set_fault(Some(503));
     lab.daemon = start_daemon(&lab.config, lab.dir.path());
+    let error = lab.client.wait_state(&lab.sim, "error").await.unwrap();
+    assert_eq!(error.error_kind().as_deref(), Some("remote-error"));
+    lab.fake.set_fault(None);
     // Statuses published before the new daemon reached the broker are
     // coalesced to the latest: without the look for its Job the restored
     // component would stay `idle`.
@@ -550,6 +922,43 @@ async fn a_restarted_daemon_takes_up_its_jobs() {
         ["stopping", "idle"]
     );
     assert!(lab.fake.names(Resource::ConfigMaps, NS).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_daemon_uploads_the_results_of_a_job_that_completed_meanwhile() {
+    let mut lab = lab().await;
+    let (base, uploads) = upload_server(201);
+    lab.client
+        .act(
+            &lab.sim,
+            &json!({"action": "start", "parameters": {},
+                    "results": {"url": format!("{base}/results/9")}}),
+        )
+        .await
+        .unwrap();
+    let sim = lab.sim.clone();
+    let created = lab
+        .client
+        .wait_for("the job's name", |r| {
+            r.uuid().as_deref() == Some(sim.as_str()) && r.body["status"]["job_name"].is_string()
+        })
+        .await
+        .unwrap();
+    let job = created.body["status"]["job_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    lab.forget();
+    lab.running(&job).await;
+    drop(lab.daemon); // SIGKILL: the Job runs on and completes
+    lab.fake.set_pod(NS, &job, PodPhase::Succeeded);
+    lab.daemon = start_daemon(&lab.config, lab.dir.path());
+    // Where the results go is read back from the run's payload.
+    let (method, path, _, _) = uploads.recv_timeout(DEADLINE).unwrap();
+    assert_eq!((method.as_str(), path.as_str()), ("PUT", "/results/9"));
+    wait_until("the completed run's payload is deleted", || {
+        lab.fake.names(Resource::ConfigMaps, NS).is_empty()
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

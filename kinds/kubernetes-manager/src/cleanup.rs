@@ -1,7 +1,8 @@
 //! Deleting what a deleted component created in the cluster: its Jobs
 //! (propagation `Background`, so their pods go too) and its ConfigMaps,
-//! found by the label `villas.fein-aachen.org/ic-uuid`. The client comes
-//! from `KUBECONFIG`, else the in-cluster service account, with timeouts.
+//! found by the label `villas.fein-aachen.org/ic-uuid`; and the check of
+//! the manager's namespace. The client comes from `KUBECONFIG`, else the
+//! in-cluster service account, every request bounded by `api_timeout`.
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -23,7 +24,7 @@ pub enum KubeError {
     Api(String),
 }
 
-async fn client() -> Result<Client, KubeError> {
+async fn client(timeout: Duration) -> Result<Client, KubeError> {
     // The daemon links both of rustls' providers, so none is the default
     // until one is installed (an error only says one was already).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -34,41 +35,56 @@ async fn client() -> Result<Client, KubeError> {
     // minutes: an answer is wanted now (the component shows it and
     // retries on its own terms).
     config.default_retry = false;
-    config.connect_timeout = Some(Duration::from_secs(5));
-    config.read_timeout = Some(Duration::from_secs(15));
-    config.write_timeout = Some(Duration::from_secs(15));
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    config.write_timeout = Some(timeout);
+    // The timeout counts from the request, not from when its pooled
+    // connection went idle.
+    config.reset_reader_on_write = true;
     Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))
 }
 
-fn gone_is_fine<T>(result: Result<T, kube::Error>) -> Result<(), KubeError> {
+/// The error, a timeout named as such.
+fn api_error(error: &kube::Error, timeout: Duration) -> KubeError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        let timed_out = cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);
+        if timed_out || cause.to_string().contains("timed out") {
+            return KubeError::Api(format!("no answer within {timeout:?}"));
+        }
+        source = cause.source();
+    }
+    KubeError::Api(error.to_string())
+}
+
+fn gone_is_fine<T>(result: Result<T, kube::Error>, timeout: Duration) -> Result<(), KubeError> {
     match result {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(error) => Err(KubeError::Api(error.to_string())),
+        Err(error) => Err(api_error(&error, timeout)),
     }
 }
 
 /// Deletes every Job and ConfigMap of component `uuid` in `namespace`.
-pub async fn remove(namespace: String, uuid: String) -> Result<(), KubeError> {
-    let client = client().await?;
+pub async fn remove(namespace: String, uuid: String, timeout: Duration) -> Result<(), KubeError> {
+    let client = client(timeout).await?;
     let list = ListParams::default().labels(&format!("{LABEL_IC}={uuid}"));
     let jobs: Api<Job> = Api::namespaced(client.clone(), &namespace);
-    let found = jobs
-        .list(&list)
-        .await
-        .map_err(|e| KubeError::Api(e.to_string()))?;
+    let found = jobs.list(&list).await.map_err(|e| api_error(&e, timeout))?;
     for job in found {
         let name = job.metadata.name.unwrap_or_default();
-        gone_is_fine(jobs.delete(&name, &DeleteParams::background()).await)?;
+        gone_is_fine(
+            jobs.delete(&name, &DeleteParams::background()).await,
+            timeout,
+        )?;
     }
     let maps: Api<ConfigMap> = Api::namespaced(client, &namespace);
-    let found = maps
-        .list(&list)
-        .await
-        .map_err(|e| KubeError::Api(e.to_string()))?;
+    let found = maps.list(&list).await.map_err(|e| api_error(&e, timeout))?;
     for map in found {
         let name = map.metadata.name.unwrap_or_default();
-        gone_is_fine(maps.delete(&name, &DeleteParams::default()).await)?;
+        gone_is_fine(maps.delete(&name, &DeleteParams::default()).await, timeout)?;
     }
     Ok(())
 }
@@ -76,12 +92,12 @@ pub async fn remove(namespace: String, uuid: String) -> Result<(), KubeError> {
 /// Checks that `namespace` exists with a namespaced `get` (what a service
 /// account bound to that namespace may do; listing every namespace needs
 /// a cluster role).
-pub async fn check_namespace(namespace: String) -> Result<(), KubeError> {
-    let client = client().await?;
+pub async fn check_namespace(namespace: String, timeout: Duration) -> Result<(), KubeError> {
+    let client = client(timeout).await?;
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
     namespaces
         .get(&namespace)
         .await
         .map(drop)
-        .map_err(|e| KubeError::Api(e.to_string()))
+        .map_err(|e| api_error(&e, timeout))
 }

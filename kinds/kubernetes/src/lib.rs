@@ -11,23 +11,31 @@
 //! |-----------------------------------------------|--------------------|
 //! | Job and ConfigMap created                     | `starting`         |
 //! | a pod of the Job is `Running`                 | `running`          |
-//! | the Job has condition `Complete`              | `stopping` (ConfigMap deleted), then `idle` |
+//! | the Job has condition `Complete`              | `stopping` (results uploaded if `results` names a URL, ConfigMap deleted), then `idle` |
+//! | the results upload failed                     | `error` (`failed`) with the reason |
 //! | the Job has condition `Failed` (`BackoffLimitExceeded`, `DeadlineExceeded`, ...) | `error` with the reason and the last failed pod |
 //! | the Job was deleted by someone else           | `error`            |
-//! | creating the objects failed (401, 403, 5xx, unreachable) | `error` with the status code and reason |
+//! | creating the objects was refused (409 after [`api::CREATE_ATTEMPTS`] names, 422, ...) | `error` (`failed`) with the status code and reason |
+//! | the API is away (unreachable, no answer within `api_timeout`, 401, 403, 429, 5xx) at a `start`, `stop`, `reset` or when the daemon starts | `error` (12 `remote-error`) with the reason |
+//! | the watch of a starting or running Job fails  | state kept, `status.api_error` set; after `api_grace` the Job is looked for: no answer `error` (12 `remote-error`), an answer confirms (or corrects) the state |
+//! | the API answers again after a `remote-error`  | the state of the component's Job (none or complete: `idle`; pending: `starting`; running: `running`; failed: `error`) |
 //!
-//! `stop` and `reset` delete the component's Jobs (propagation
-//! `Background`: their pods go too) and ConfigMaps, found by the label
-//! `villas.fein-aachen.org/ic-uuid`, then report `idle`. `pause` and
-//! `resume` are refused (see [`PAUSE_REFUSAL`]). Deleting the component
-//! through its `manager`/`kubernetes` removes its objects too.
+//! After a `remote-error` the component looks for its Job again (1 s,
+//! doubling up to 30 s) until the API answers. `stop` and `reset` delete
+//! the component's Jobs (propagation `Background`: their pods go too) and
+//! ConfigMaps, found by the label `villas.fein-aachen.org/ic-uuid`, then
+//! report `idle`. `pause` and `resume` are refused (see
+//! [`PAUSE_REFUSAL`]). Deleting the component through its
+//! `manager`/`kubernetes` removes its objects too.
 //!
-//! Modules: [`job`] builds the objects, [`api`] talks to the API server.
+//! Modules: [`job`] builds the objects, [`api`] talks to the API server,
+//! [`results`] uploads what a completed Job leaves.
 
 pub mod api;
 pub mod job;
+pub mod results;
 
-use api::{Created, Found, KubeError, Observations, Observed};
+use api::{Created, Found, KubeError, Look, Observations, Observed, Settings};
 use futures_util::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -36,8 +44,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
+use villas_sdk::transfer::ResultsTarget;
 use villas_sdk::typed::{Actions, Ctx, TypedComponent, TypedKind};
-use villas_sdk::{Action, ComponentSpec, ErrorCode, ErrorInfo, State};
+use villas_sdk::{Action, ComponentSpec, ErrorCode, ErrorInfo, State, TimerId};
 
 /// Why `pause` and `resume` are refused: a Job's container cannot be
 /// paused from outside with a guarantee. The reference sends `kill -19 1`
@@ -67,10 +76,45 @@ pub struct KubernetesProperties {
     /// and checked instead of the kind's.
     #[serde(default)]
     pub schema: Option<Map<String, Value>>,
+    /// Seconds: the longest wait for a connection to the API and for each
+    /// of its answers (the manager's, when created through one).
+    #[serde(default = "default_api_timeout")]
+    pub api_timeout: f64,
+    /// Seconds the watch of a starting or running Job may fail before the
+    /// component shows `error` (until then `status.api_error`).
+    #[serde(default = "default_api_grace")]
+    pub api_grace: f64,
 }
 
 fn default_namespace() -> String {
     "default".into()
+}
+
+/// The default `api_timeout` (seconds).
+pub const DEFAULT_API_TIMEOUT: f64 = 10.0;
+/// The default `api_grace` (seconds).
+pub const DEFAULT_API_GRACE: f64 = 30.0;
+
+fn default_api_timeout() -> f64 {
+    DEFAULT_API_TIMEOUT
+}
+
+fn default_api_grace() -> f64 {
+    DEFAULT_API_GRACE
+}
+
+/// A positive number of seconds, or why not.
+pub fn seconds(property: &str, value: f64) -> Result<Duration, ErrorInfo> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            ErrorInfo::new(
+                ErrorCode::InvalidParameters,
+                format!("property {property} must be a positive number of seconds"),
+            )
+            .with("property", property)
+        })
 }
 
 impl TypedKind for KubernetesKind {
@@ -91,6 +135,10 @@ impl TypedKind for KubernetesKind {
             )
             .with("property", "job")
         })?;
+        let settings = Settings {
+            timeout: seconds("api_timeout", properties.api_timeout)?,
+        };
+        let grace = seconds("api_grace", properties.api_grace)?;
         let mut annotations = Map::new();
         for key in ["name", "location", "realm"] {
             let value = match key {
@@ -116,14 +164,21 @@ impl TypedKind for KubernetesKind {
             template: properties.job,
             namespace: properties.namespace,
             owner,
+            settings,
+            grace,
             run: 0,
             watching: false,
+            watch: 0,
             job: None,
             config_map: None,
             pods: Vec::new(),
             pod_failure: None,
             failing: None,
-            watch_error: None,
+            results: None,
+            api_error: None,
+            outage: None,
+            recovering: false,
+            last_error: None,
             retry: RETRY_FIRST,
             schemas: properties.schema,
         })
@@ -143,6 +198,7 @@ struct Start {
 struct Prepared {
     config_map: ConfigMap,
     overrides: Option<Map<String, Value>>,
+    results: Option<ResultsTarget>,
 }
 
 /// Parameters of the refused `pause` and `resume` (none).
@@ -158,11 +214,17 @@ pub struct KubernetesJob {
     namespace: String,
     /// Labels, annotations and owner references of its objects.
     owner: job::Owner,
+    /// How the API is talked to (`api_timeout`).
+    settings: Settings,
+    /// How long the watch may fail before `error` (`api_grace`).
+    grace: Duration,
     /// The current run; every task carries the run it belongs to, and
     /// the outputs of an older run are dropped.
     run: u64,
     /// The current run's objects are being watched.
     watching: bool,
+    /// The current watch (the outputs of an older one are dropped).
+    watch: u64,
     /// The current run's Job.
     job: Option<String>,
     /// The current run's payload ConfigMap (until deleted).
@@ -174,9 +236,17 @@ pub struct KubernetesJob {
     /// The Job failed before its failed pod was seen: the error to
     /// publish once the pod's event (or [`Timer::PodGrace`]) comes.
     failing: Option<ErrorInfo>,
-    /// The last error of the watch (it retries with backoff), or of the
-    /// look for what a previous daemon left.
-    watch_error: Option<String>,
+    /// Where the current run's results go, if anywhere.
+    results: Option<ResultsTarget>,
+    /// Why the watch fails, while it does (within `api_grace`).
+    api_error: Option<String>,
+    /// The timer ending `api_grace`, while the watch fails.
+    outage: Option<TimerId>,
+    /// In `error` because the API was away: looking for the Job again
+    /// until it answers.
+    recovering: bool,
+    /// The message of the last `remote-error` published.
+    last_error: Option<String>,
     /// The delay before the next look, after a failed one.
     retry: Duration,
     /// The reference's per-component schemas (`{"start": {...}}`),
@@ -184,7 +254,8 @@ pub struct KubernetesJob {
     schemas: Option<Map<String, Value>>,
 }
 
-/// The first delay before looking again for what a previous daemon left.
+/// The first delay before looking again for the Job, after the API was
+/// away.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// The longest.
 const RETRY_MAX: Duration = Duration::from_secs(30);
@@ -192,11 +263,13 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// The component's timers.
 #[derive(Debug)]
 pub enum Timer {
-    /// Look again for what a previous daemon left.
-    LookAgain,
+    /// Look again for the Job (the API was away).
+    LookAgain(u64),
     /// The Job of this run failed and its failed pod was not seen yet
     /// (the Job and pod watches are separate streams): fail without it.
     PodGrace(u64),
+    /// The watch of this run has failed for `api_grace`.
+    Outage(u64),
 }
 
 /// How long a failed Job waits for its failed pod's event, so that the
@@ -218,12 +291,13 @@ pub enum Removal {
 
 /// What a component's tasks return.
 pub enum Output {
-    /// What a previous daemon left (or why it could not be looked for).
-    Found {
+    /// What the cluster holds of the component (or why it could not be
+    /// looked for).
+    Looked {
         /// Of which run.
         run: u64,
-        /// The newest Job of the component, if any.
-        result: Result<Option<Found>, KubeError>,
+        /// Its newest Job and payload, if any.
+        result: Result<Look, KubeError>,
     },
     /// The Job and its ConfigMap were created (or not).
     Created {
@@ -236,6 +310,8 @@ pub enum Output {
     Watching {
         /// Of which run.
         run: u64,
+        /// Of which watch.
+        watch: u64,
         /// The events to come.
         result: Result<Observations, KubeError>,
     },
@@ -243,6 +319,8 @@ pub enum Output {
     Observed {
         /// Of which run.
         run: u64,
+        /// Of which watch.
+        watch: u64,
         /// The event (`None`: the stream ended).
         item: Option<Result<Observed, KubeError>>,
         /// The events after it.
@@ -256,6 +334,13 @@ pub enum Output {
         why: Removal,
         /// Whether it worked.
         result: Result<(), KubeError>,
+    },
+    /// The results were uploaded (or not).
+    Uploaded {
+        /// Of which run.
+        run: u64,
+        /// Whether it worked.
+        result: Result<(), results::ResultsError>,
     },
 }
 
@@ -276,25 +361,44 @@ impl KubernetesJob {
         )
         .map_err(invalid)?;
         let config_map = job::config_map(&self.owner, &action.to_json()).map_err(invalid)?;
+        let results = match &action.results {
+            Some(results) => ResultsTarget::parse(results).map_err(|e| {
+                ErrorInfo::new(ErrorCode::InvalidParameters, e.to_string()).with("action", "start")
+            })?,
+            None => None,
+        };
         Ok(Prepared {
             config_map,
             overrides: start.job,
+            results,
         })
     }
 
-    fn start(&mut self, ctx: &mut Ctx<'_, Self>, prepared: Prepared) -> Result<(), ErrorInfo> {
+    /// A new run: what the previous one left behind is forgotten.
+    fn new_run(&mut self, ctx: &mut Ctx<'_, Self>) -> u64 {
         self.run += 1;
         self.watching = false;
+        self.failing = None;
+        self.recovering = false;
+        self.last_error = None;
+        self.api_error = None;
+        if let Some(timer) = self.outage.take() {
+            ctx.cancel(timer);
+        }
+        self.run
+    }
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>, prepared: Prepared) -> Result<(), ErrorInfo> {
+        let run = self.new_run(ctx);
         self.job = None;
         self.config_map = None;
         self.pods.clear();
         self.pod_failure = None;
-        self.failing = None;
-        self.watch_error = None;
-        let run = self.run;
+        self.results = prepared.results;
         let template = self.template.clone();
         let owner = self.owner.clone();
         let future = api::create(
+            self.settings,
             self.namespace.clone(),
             self.owner.selector(),
             prepared.config_map,
@@ -313,11 +417,8 @@ impl KubernetesJob {
 
     /// Deletes every object of the component, then `why` says what next.
     fn remove(&mut self, ctx: &mut Ctx<'_, Self>, why: Removal) {
-        self.run += 1;
-        self.watching = false;
-        self.failing = None;
-        let run = self.run;
-        let future = api::remove(self.namespace.clone(), self.owner.selector());
+        let run = self.new_run(ctx);
+        let future = api::remove(self.settings, self.namespace.clone(), self.owner.selector());
         ctx.spawn(async move {
             Output::Removed {
                 run,
@@ -341,23 +442,62 @@ impl KubernetesJob {
     }
 
     fn next(&mut self, ctx: &mut Ctx<'_, Self>, mut rest: Observations) {
-        let run = self.run;
+        let (run, watch) = (self.run, self.watch);
         ctx.spawn(async move {
             let item = rest.next().await;
-            Output::Observed { run, item, rest }
+            Output::Observed {
+                run,
+                watch,
+                item,
+                rest,
+            }
         });
     }
 
-    fn watch(&mut self, ctx: &mut Ctx<'_, Self>) {
+    fn start_watch(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.watching = true;
-        let run = self.run;
-        let future = api::observe(self.namespace.clone(), self.owner.selector());
+        self.watch += 1;
+        let (run, watch) = (self.run, self.watch);
+        let future = api::observe(self.settings, self.namespace.clone(), self.owner.selector());
         ctx.spawn(async move {
             Output::Watching {
                 run,
+                watch,
                 result: future.await,
             }
         });
+    }
+
+    /// The API is away or refused: `error` with the reason. After an
+    /// outage (or with `recheck`) the component looks for its Job again,
+    /// with backoff, until the API answers; the same error is published
+    /// once, not at every look.
+    fn api_failed(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        what: &str,
+        error: &KubeError,
+        recheck: bool,
+    ) {
+        self.watching = false;
+        self.api_error = None;
+        let info = error.to_error_info(what);
+        if !(recheck || error.is_outage()) {
+            self.recovering = false;
+            ctx.fail(info);
+            return;
+        }
+        let retry_in = self.retry;
+        self.retry = (self.retry * 2).min(RETRY_MAX);
+        ctx.schedule(retry_in, Timer::LookAgain(self.run));
+        let repeated = self.recovering
+            && ctx.state() == State::Error
+            && self.last_error.as_deref() == Some(info.message.as_str());
+        self.recovering = true;
+        if !repeated {
+            self.last_error = Some(info.message.clone());
+            ctx.fail(info.with("retry_in", retry_in.as_secs_f64()));
+        }
     }
 
     /// A Job or pod of the component changed (or was listed again).
@@ -441,15 +581,11 @@ impl KubernetesJob {
                 return Ok(());
             }
             let reason = failed.reason.clone().unwrap_or_else(|| "Failed".into());
-            let mut error = ErrorInfo::new(
-                ErrorCode::Failed,
-                format!("the Kubernetes Job failed: {reason}"),
-            )
-            .with("reason", reason.as_str())
-            .with("job", self.job.clone().unwrap_or_default());
-            if let Some(message) = &failed.message {
-                error = error.with("detail", message.as_str());
-            }
+            let error = job_failed(
+                &reason,
+                self.job.as_deref().unwrap_or_default(),
+                failed.message.as_deref(),
+            );
             if self.pod_failure.is_some() {
                 self.fail_run(ctx, error);
             } else {
@@ -460,7 +596,7 @@ impl KubernetesJob {
             self.watching = false;
             ctx.transition(State::Running)?;
             ctx.transition(State::Stopping)?;
-            self.remove_config_map(ctx, Removal::Completed);
+            self.finish(ctx)?;
         }
         Ok(())
     }
@@ -476,12 +612,44 @@ impl KubernetesJob {
         self.remove_config_map(ctx, Removal::Failed);
     }
 
+    /// The Job completed: its results uploaded (if asked for), then its
+    /// payload deleted, then `idle`.
+    fn finish(&mut self, ctx: &mut Ctx<'_, Self>) -> Result<(), ErrorInfo> {
+        if let Some(target) = self.results.take() {
+            let run = self.run;
+            let future = results::upload(
+                self.settings,
+                self.namespace.clone(),
+                self.job.clone().unwrap_or_default(),
+                self.pods.clone(),
+                std::env::temp_dir().join(format!(
+                    "villas-kubernetes-{}-{}-{run}",
+                    self.owner.uuid,
+                    std::process::id()
+                )),
+                target,
+            );
+            ctx.spawn(async move {
+                Output::Uploaded {
+                    run,
+                    result: future.await,
+                }
+            });
+            return Ok(());
+        }
+        if self.config_map.is_none() {
+            return ctx.reach(State::Idle);
+        }
+        self.remove_config_map(ctx, Removal::Completed);
+        Ok(())
+    }
+
     fn remove_config_map(&mut self, ctx: &mut Ctx<'_, Self>, why: Removal) {
         let Some(name) = self.config_map.clone() else {
             return;
         };
         let run = self.run;
-        let future = api::remove_config_map(self.namespace.clone(), name);
+        let future = api::remove_config_map(self.settings, self.namespace.clone(), name);
         ctx.spawn(async move {
             Output::Removed {
                 run,
@@ -490,47 +658,106 @@ impl KubernetesJob {
             }
         });
     }
-}
 
-impl KubernetesJob {
     fn look(&mut self, ctx: &mut Ctx<'_, Self>) {
         let run = self.run;
-        let future = api::find(self.namespace.clone(), self.owner.selector());
+        let future = api::find(self.settings, self.namespace.clone(), self.owner.selector());
         ctx.spawn(async move {
-            Output::Found {
+            Output::Looked {
                 run,
                 result: future.await,
             }
         });
     }
 
-    /// Takes up the state of what a previous daemon left.
-    fn found(&mut self, ctx: &mut Ctx<'_, Self>, found: Option<Found>) -> Result<(), ErrorInfo> {
-        if self.watch_error.take().is_some() {
-            ctx.publish_status();
+    /// Takes up the state of the component's Job (when the daemon starts,
+    /// and when the API answers again after an outage).
+    fn take_up(&mut self, ctx: &mut Ctx<'_, Self>, look: Look) -> Result<(), ErrorInfo> {
+        self.recovering = false;
+        self.last_error = None;
+        self.retry = RETRY_FIRST;
+        self.api_error = None;
+        self.config_map = look.config_map;
+        if self.results.is_none() {
+            self.results = look
+                .payload
+                .as_ref()
+                .and_then(|p| p.get("results"))
+                .and_then(|r| ResultsTarget::parse(r).ok().flatten());
         }
-        let Some(found) = found else { return Ok(()) };
-        tracing::info!(job = %found.job, "found the Job of a previous daemon");
-        self.job = Some(found.job.clone());
-        self.config_map = found.config_map;
-        if let Some((reason, message)) = found.failed {
-            ctx.fail(
-                ErrorInfo::new(
-                    ErrorCode::Failed,
-                    format!("the Kubernetes Job failed: {reason}"),
-                )
-                .with("reason", reason.as_str())
-                .with("job", found.job)
-                .with("detail", message),
-            );
-        } else if found.complete {
-            ctx.publish_status();
+        let watched = matches!(ctx.state(), State::Starting | State::Running);
+        let Some(found) = look.found else {
+            if watched {
+                self.results = None;
+                ctx.fail(
+                    ErrorInfo::new(
+                        ErrorCode::Failed,
+                        "the Kubernetes Job was deleted outside the controller",
+                    )
+                    .with("job", self.job.clone().unwrap_or_default()),
+                );
+                self.remove_config_map(ctx, Removal::Failed);
+                return Ok(());
+            }
+            self.job = None;
+            self.results = None;
+            // A start the API failed may have left its payload.
+            return self.finish(ctx);
+        };
+        let Found {
+            job,
+            failed,
+            complete,
+            running,
+            pods,
+        } = found;
+        if self.job.as_ref() != Some(&job) {
+            tracing::info!(%job, "taking up the state of the component's Job");
+        }
+        self.job = Some(job.clone());
+        for pod in pods {
+            if !self.pods.contains(&pod) {
+                self.pods.push(pod);
+            }
+        }
+        if let Some((reason, message)) = failed {
+            self.results = None;
+            self.fail_run(ctx, job_failed(&reason, &job, Some(&message)));
+        } else if complete {
+            if watched {
+                ctx.transition(State::Running)?;
+                ctx.transition(State::Stopping)?;
+            }
+            self.finish(ctx)?;
         } else {
-            ctx.transition(State::Starting)?;
-            self.watch(ctx);
+            let target = if running || ctx.state() == State::Running {
+                State::Running
+            } else {
+                State::Starting
+            };
+            if ctx.state() == target {
+                // Confirmed after a failing watch: `api_error` is gone.
+                ctx.publish_status();
+            }
+            ctx.reach(target)?;
+            self.start_watch(ctx);
         }
         Ok(())
     }
+}
+
+/// The error of a failed Job.
+fn job_failed(reason: &str, job: &str, message: Option<&str>) -> ErrorInfo {
+    let mut error = ErrorInfo::new(
+        ErrorCode::Failed,
+        format!("the Kubernetes Job failed: {reason}"),
+    )
+    .with("reason", reason)
+    .with("job", job);
+    if let Some(message) = message.filter(|m| !m.is_empty()) {
+        error = error.with("detail", message);
+    }
+    error
 }
 
 impl TypedComponent for KubernetesJob {
@@ -562,34 +789,46 @@ impl TypedComponent for KubernetesJob {
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) -> Result<(), ErrorInfo> {
         match timer {
-            Timer::LookAgain => {
-                if ctx.state() == State::Idle && self.job.is_none() {
-                    self.look(ctx);
-                }
-            }
+            Timer::LookAgain(run) if run == self.run && self.recovering => self.look(ctx),
             Timer::PodGrace(run) if run == self.run => {
                 if let Some(error) = self.failing.take() {
                     self.fail_run(ctx, error);
                 }
             }
-            Timer::PodGrace(_) => {}
+            Timer::Outage(run) if run == self.run && self.watching && self.api_error.is_some() => {
+                // The watch has failed for `api_grace`: a look tells
+                // whether the API is away (then `error`) or the watch only
+                // resumed without news (then the state is confirmed).
+                self.outage = None;
+                self.watching = false;
+                self.recovering = true;
+                self.look(ctx);
+            }
+            _ => {}
         }
         Ok(())
     }
 
     fn on_task(&mut self, ctx: &mut Ctx<'_, Self>, output: Output) -> Result<(), ErrorInfo> {
         match output {
-            Output::Found { run, result } if run == self.run && ctx.state() == State::Idle => {
+            Output::Looked { run, result } if run == self.run => {
+                let expected = ctx.state() == State::Idle && self.job.is_none();
+                if !(expected || self.recovering) {
+                    return Ok(());
+                }
                 match result {
-                    Ok(found) => self.found(ctx, found)?,
+                    Ok(look) => self.take_up(ctx, look)?,
                     Err(error) => {
-                        // The state of a Job left running is unknown: the
-                        // component stays as it is and looks again.
-                        tracing::warn!(%error, "looking for the Job of a previous daemon");
-                        self.watch_error = Some(error.to_string());
-                        ctx.publish_status();
-                        ctx.schedule(self.retry, Timer::LookAgain);
-                        self.retry = (self.retry * 2).min(RETRY_MAX);
+                        tracing::warn!(%error, "looking for the component's Job");
+                        let what = if matches!(ctx.state(), State::Starting | State::Running) {
+                            format!(
+                                "lost the Kubernetes Job (its watch failed for {:?})",
+                                self.grace
+                            )
+                        } else {
+                            "could not look for the Kubernetes Job".to_owned()
+                        };
+                        self.api_failed(ctx, &what, &error, true);
                     }
                 }
             }
@@ -597,22 +836,35 @@ impl TypedComponent for KubernetesJob {
                 Ok(created) => {
                     self.job = Some(created.job);
                     self.config_map = Some(created.config_map);
-                    self.watch(ctx);
+                    self.start_watch(ctx);
                     ctx.publish_status();
                 }
-                Err(error) => ctx.fail(error.to_error_info("could not create the Kubernetes Job")),
-            },
-            Output::Watching { run, result } if run == self.run && self.watching => match result {
-                Ok(events) => self.next(ctx, events),
                 Err(error) => {
-                    self.watching = false;
-                    ctx.fail(error.to_error_info("could not watch the Kubernetes Job"));
+                    self.api_failed(ctx, "could not create the Kubernetes Job", &error, false);
                 }
             },
-            Output::Observed { run, item, rest } if run == self.run && self.watching => {
+            Output::Watching { run, watch, result }
+                if run == self.run && watch == self.watch && self.watching =>
+            {
+                match result {
+                    Ok(events) => self.next(ctx, events),
+                    Err(error) => {
+                        self.api_failed(ctx, "could not watch the Kubernetes Job", &error, true);
+                    }
+                }
+            }
+            Output::Observed {
+                run,
+                watch,
+                item,
+                rest,
+            } if run == self.run && watch == self.watch && self.watching => {
                 match item {
                     Some(Ok(observed)) => {
-                        if self.watch_error.take().is_some() {
+                        if self.api_error.take().is_some() {
+                            if let Some(timer) = self.outage.take() {
+                                ctx.cancel(timer);
+                            }
                             ctx.publish_status();
                         }
                         self.observed(ctx, observed)?;
@@ -623,13 +875,15 @@ impl TypedComponent for KubernetesJob {
                     }
                     Some(Err(error)) => {
                         tracing::warn!(%error, "watching the Kubernetes Job");
-                        // Published once per outage, not per retry.
-                        if self.watch_error.replace(error.to_string()).is_none() {
+                        // Published once per outage, not per retry; after
+                        // `api_grace` it is an error.
+                        if self.api_error.replace(error.to_string()).is_none() {
                             ctx.publish_status();
+                            self.outage = Some(ctx.schedule(self.grace, Timer::Outage(self.run)));
                         }
                     }
                     None => {
-                        self.watch(ctx);
+                        self.start_watch(ctx);
                         return Ok(());
                     }
                 }
@@ -644,10 +898,35 @@ impl TypedComponent for KubernetesJob {
                 }
                 (_, Ok(())) => {
                     self.config_map = None;
-                    ctx.transition(State::Idle)?;
+                    ctx.reach(State::Idle)?;
                 }
                 (_, Err(error)) => {
-                    ctx.fail(error.to_error_info("could not delete the Kubernetes objects"))
+                    self.api_failed(
+                        ctx,
+                        "could not delete the Kubernetes objects",
+                        &error,
+                        false,
+                    );
+                }
+            },
+            Output::Uploaded { run, result } if run == self.run => match result {
+                Ok(()) => {
+                    if self.config_map.is_none() {
+                        ctx.reach(State::Idle)?;
+                    } else {
+                        self.remove_config_map(ctx, Removal::Completed);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "uploading the results");
+                    ctx.fail(
+                        ErrorInfo::new(
+                            ErrorCode::Failed,
+                            format!("could not upload the results: {error}"),
+                        )
+                        .with("job", self.job.clone().unwrap_or_default()),
+                    );
+                    self.remove_config_map(ctx, Removal::Failed);
                 }
             },
             _ => {}
@@ -663,7 +942,7 @@ impl TypedComponent for KubernetesJob {
         if let Some(failure) = &self.pod_failure {
             fields.insert("pod_failure".into(), failure.clone());
         }
-        if let Some(error) = &self.watch_error {
+        if let Some(error) = &self.api_error {
             fields.insert("api_error".into(), error.clone().into());
         }
     }
@@ -726,6 +1005,59 @@ mod tests {
             assert!(error.message.contains("cannot be paused"));
         }
         assert!(!job.states().contains(&State::Paused));
+    }
+
+    #[test]
+    fn outages_are_remote_errors_and_refusals_failures() {
+        let api = |code: u16| KubeError::Api {
+            code,
+            reason: "R".into(),
+            message: "m".into(),
+        };
+        for outage in [
+            api(401),
+            api(403),
+            api(429),
+            api(500),
+            api(503),
+            KubeError::Timeout(Duration::from_secs(1)),
+            KubeError::Unreachable("refused".into()),
+        ] {
+            assert!(outage.is_outage(), "{outage}");
+            assert_eq!(outage.to_error_info("x").code, ErrorCode::Remote);
+        }
+        for refusal in [
+            api(404),
+            api(409),
+            api(422),
+            KubeError::Config("none".into()),
+        ] {
+            assert!(!refusal.is_outage(), "{refusal}");
+            assert_eq!(refusal.to_error_info("x").code, ErrorCode::Failed);
+        }
+        let info = api(409).to_error_info("could not create");
+        assert_eq!(info.details["status_code"], 409);
+    }
+
+    #[test]
+    fn timings_must_be_positive() {
+        for bad in [json!(0), json!(-1)] {
+            let error = Harness::typed(
+                KubernetesKind,
+                json!({"job": template(), "api_timeout": bad}),
+            )
+            .unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidParameters);
+            assert!(error.message.contains("api_timeout"), "{}", error.message);
+        }
+        assert!(
+            Harness::typed(KubernetesKind, json!({"job": template(), "api_grace": 0})).is_err()
+        );
+        assert!(Harness::typed(
+            KubernetesKind,
+            json!({"job": template(), "api_timeout": 0.5, "api_grace": 2})
+        )
+        .is_ok());
     }
 
     #[test]
