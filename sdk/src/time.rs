@@ -6,6 +6,8 @@ use std::any::Any;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::{ErrorCode, ErrorInfo};
+
 /// Names one timer of one component, to cancel it
 /// ([`crate::Context::cancel`]). Never reused within an instance's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -113,9 +115,36 @@ impl ManualClock {
     }
 }
 
+/// A property given in seconds as a positive [`Duration`], or the
+/// `invalid-parameters` error naming the property.
+pub fn seconds_property(property: &str, value: f64) -> Result<Duration, ErrorInfo> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            ErrorInfo::new(
+                ErrorCode::InvalidParameters,
+                format!("property {property} must be a positive number of seconds"),
+            )
+            .with("property", property)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_properties_are_positive_and_finite() {
+        assert_eq!(
+            seconds_property("t", 1.5).ok(),
+            Some(Duration::from_millis(1500))
+        );
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let err = seconds_property("api_timeout", bad).err();
+            assert_eq!(err.map(|e| e.code), Some(ErrorCode::InvalidParameters));
+        }
+    }
 
     #[test]
     fn cancelled_and_fired_timers_are_no_longer_live() {

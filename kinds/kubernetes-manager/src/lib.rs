@@ -39,7 +39,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::time::Duration;
-use villas_kind_kubernetes::{seconds, DEFAULT_API_GRACE, DEFAULT_API_TIMEOUT};
+use villas_sdk::time::seconds_property;
 use villas_sdk::typed::{Actions, Ctx, TypedComponent, TypedKind};
 use villas_sdk::{ComponentSpec, ErrorCode, ErrorInfo, State};
 
@@ -78,6 +78,12 @@ fn default_api_grace() -> f64 {
     DEFAULT_API_GRACE
 }
 
+/// The default `api_timeout` (seconds): simulator/kubernetes's default too.
+pub const DEFAULT_API_TIMEOUT: f64 = 10.0;
+
+/// The default `api_grace` (seconds): simulator/kubernetes's default too.
+pub const DEFAULT_API_GRACE: f64 = 30.0;
+
 /// The default `check_interval` (seconds).
 pub const DEFAULT_CHECK_INTERVAL: f64 = 30.0;
 
@@ -99,10 +105,11 @@ impl TypedKind for KubernetesManagerKind {
         Ok(KubernetesManager {
             uuid: spec.uuid().to_owned(),
             namespace: properties.namespace,
-            timeout: seconds("api_timeout", properties.api_timeout)?,
+            timeout: seconds_property("api_timeout", properties.api_timeout)?,
             api_timeout: properties.api_timeout,
-            api_grace: seconds("api_grace", properties.api_grace).map(|_| properties.api_grace)?,
-            interval: seconds("check_interval", properties.check_interval)?,
+            api_grace: seconds_property("api_grace", properties.api_grace)
+                .map(|_| properties.api_grace)?,
+            interval: seconds_property("check_interval", properties.check_interval)?,
             cleanup_error: None,
             unclean: Vec::new(),
             api_error: None,

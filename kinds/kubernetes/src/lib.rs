@@ -44,6 +44,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
+use villas_sdk::time::seconds_property;
 use villas_sdk::transfer::ResultsTarget;
 use villas_sdk::typed::{Actions, Ctx, TypedComponent, TypedKind};
 use villas_sdk::{Action, ComponentSpec, ErrorCode, ErrorInfo, State, TimerId};
@@ -103,20 +104,6 @@ fn default_api_grace() -> f64 {
     DEFAULT_API_GRACE
 }
 
-/// A positive number of seconds, or why not.
-pub fn seconds(property: &str, value: f64) -> Result<Duration, ErrorInfo> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            ErrorInfo::new(
-                ErrorCode::InvalidParameters,
-                format!("property {property} must be a positive number of seconds"),
-            )
-            .with("property", property)
-        })
-}
-
 impl TypedKind for KubernetesKind {
     const CATEGORY: &'static str = "simulator";
     const TYPE_NAME: &'static str = "kubernetes";
@@ -136,9 +123,9 @@ impl TypedKind for KubernetesKind {
             .with("property", "job")
         })?;
         let settings = Settings {
-            timeout: seconds("api_timeout", properties.api_timeout)?,
+            timeout: seconds_property("api_timeout", properties.api_timeout)?,
         };
-        let grace = seconds("api_grace", properties.api_grace)?;
+        let grace = seconds_property("api_grace", properties.api_grace)?;
         let mut annotations = Map::new();
         for key in ["name", "location", "realm"] {
             let value = match key {
