@@ -15,8 +15,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/reference-cli")
 }
 
-/// `villas-ctl -b <the test broker> ARGS...`, ready to run; panics when
-/// `.ci/test` has not made the environment.
+/// `villas-ctl -b <the test broker> ARGS...`, ready to run (killed when
+/// dropped); panics when `.ci/test` has not made the environment.
 pub fn command(args: &[&str]) -> Command {
     let root = root();
     let ctl = root.join("venv/bin/villas-ctl");
@@ -33,7 +33,8 @@ pub fn command(args: &[&str]) -> Command {
         .arg(amqp_url())
         .args(args)
         .current_dir(cwd)
-        .env("PYTHONPATH", src);
+        .env("PYTHONPATH", src)
+        .kill_on_drop(true);
     command
 }
 
