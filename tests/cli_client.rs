@@ -1,7 +1,8 @@
 //! Black-box tests of the client CLI (`monitor`, `simulator`, `discover`)
 //! driving a running daemon over the real RabbitMQ: the messages the CLI
 //! publishes are checked by an independent observer on the exchange, the
-//! daemon's answers by the CLI's output and exit code.
+//! daemon's answers by the CLI's output and exit code. The last test runs
+//! the reference's own CLI (PyPI villas-controller 0.3.0) instead.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -758,4 +759,71 @@ async fn client_commands_read_only_the_broker_section() {
         "{}",
         text(&output.stderr)
     );
+}
+
+/// The reference's own CLI (PyPI villas-controller 0.3.0, `villas-ctl`, as
+/// `.ci/test` makes it): its `monitor` shows, and its `simulator start` and
+/// `stop` drive, a built-in dummy of ours through a whole run, on the
+/// exchange `villas` it hard-codes (the dummy's uuid is fresh; no test
+/// broadcasts there). Its `ping` is not used: it prints only replies with
+/// a top-level `state` (the 2019 protocol), never today's `status.state`.
+#[tokio::test]
+async fn the_reference_cli_monitors_and_drives_a_dummy_through_a_run() {
+    let exchange = reference_cli::EXCHANGE;
+    let mut client = connect(exchange).await;
+    let (manager, sim) = (new_uuid(), new_uuid());
+    let _daemon = Daemon::start(&config(exchange, &manager, &dummy(&sim, None, "Ref")));
+    client.wait_state(&sim, "idle").await.unwrap();
+    let mut monitor = Running::spawn(reference_cli::command(&["monitor"]));
+    // It says nothing once its queue is bound: ping until it prints
+    // (bounded), so that it sees the whole run.
+    let mut bound = false;
+    for _ in 0..100 {
+        client.act(&sim, &json!({"action": "ping"})).await.unwrap();
+        client.wait_state(&sim, "idle").await.unwrap();
+        let line = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            monitor.stdout.next_line(),
+        )
+        .await;
+        if let Ok(line) = line {
+            assert!(line.unwrap().is_some(), "the monitor ended");
+            bound = true;
+            break;
+        }
+    }
+    assert!(bound, "the reference's monitor printed nothing");
+    let mut states = Vec::new();
+    let state_of = |line: &str| -> Option<String> {
+        let entry: Value = serde_json::from_str(line).expect("a JSON line per message");
+        let payload = &entry["payload"];
+        (payload["properties"]["uuid"] == sim.as_str())
+            .then(|| payload["status"]["state"].as_str().map(str::to_owned))
+            .flatten()
+    };
+    reference_cli::simulator(&sim, "start", &[]).await;
+    for line in monitor
+        .stdout_until("running", |line| {
+            state_of(line).is_some_and(|s| s == "running")
+        })
+        .await
+    {
+        states.extend(state_of(&line));
+    }
+    reference_cli::simulator(&sim, "stop", &[]).await;
+    for line in monitor
+        .stdout_until("idle", |line| state_of(line).is_some_and(|s| s == "idle"))
+        .await
+    {
+        states.extend(state_of(&line));
+    }
+    // The pings' statuses (idle) may still come first.
+    let run: Vec<&String> = states.iter().skip_while(|s| *s == "idle").collect();
+    assert_eq!(
+        run,
+        ["starting", "running", "stopping", "idle"],
+        "{states:?}"
+    );
+    // It ends on Ctrl-C (SIGINT).
+    assert_eq!(monitor.stop("INT").await, Some(0));
 }

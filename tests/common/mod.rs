@@ -22,6 +22,8 @@ pub use villas_client::wire::string_table;
 pub use villas_client::{Client, Received, Target};
 pub use villas_sdk::Headers;
 
+pub mod reference_cli;
+
 pub const DEADLINE: Duration = Duration::from_secs(15);
 
 pub fn amqp_url() -> String {
