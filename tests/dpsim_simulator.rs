@@ -9,10 +9,10 @@
 
 mod common;
 
+use common::http_server::{http_server, Request};
 use common::*;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -82,75 +82,6 @@ fn zip_of(files: &[(String, String)]) -> Vec<u8> {
     writer.finish().unwrap().into_inner()
 }
 
-/// A request the test HTTP server received.
-#[derive(Debug)]
-struct Request {
-    method: String,
-    path: String,
-    body: Vec<u8>,
-}
-
-/// A minimal HTTP/1.1 server on 127.0.0.1: answers GET `path` with
-/// `files[path]`, accepts PUTs; every request is sent on the channel.
-fn http_server(files: Vec<(String, Vec<u8>)>) -> (String, mpsc::Receiver<Request>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut parts = line.split_whitespace();
-            let method = parts.next().unwrap_or_default().to_owned();
-            let path = parts.next().unwrap_or_default().to_owned();
-            let mut length = 0usize;
-            loop {
-                let mut header = String::new();
-                reader.read_line(&mut header).unwrap();
-                let header = header.trim_end();
-                if header.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().unwrap();
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let found = files
-                .iter()
-                .find(|(p, _)| *p == path)
-                .map(|(_, b)| b.clone());
-            let response: Vec<u8> = match (method.as_str(), found) {
-                ("GET", Some(bytes)) => {
-                    let mut r = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        bytes.len()
-                    )
-                    .into_bytes();
-                    r.extend(bytes);
-                    r
-                }
-                ("PUT", _) => {
-                    b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_vec()
-                }
-                _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    .to_vec(),
-            };
-            let _ = stream.write_all(&response);
-            let _ = tx.send(Request { method, path, body });
-        }
-    });
-    (base, rx)
-}
-
 struct Lab {
     client: Client,
     daemon: Daemon,
@@ -169,7 +100,7 @@ async fn lab(python: &str, model: Vec<u8>) -> Lab {
         "- category: simulator\n  type: dpsim\n  name: DPsim\n  uuid: {sim}\n  python: {python}\n"
     );
     let daemon = Daemon::start(&config(&exchange, &manager, &components));
-    let (base, requests) = http_server(vec![("/model.zip".into(), model)]);
+    let (base, requests) = http_server(vec![("/model.zip".into(), model)], 201);
     let mut lab = Lab {
         client,
         daemon,
@@ -478,7 +409,7 @@ async fn the_references_config_dpsim_loads_and_its_simulator_runs_cigre() {
     let idle = client.wait_state(uuid, "idle").await.unwrap();
     assert_eq!(idle.body["properties"]["category"], "simulator");
     assert_eq!(idle.body["properties"]["name"], "DPsim Simulator #1");
-    let (base, requests) = http_server(vec![("/model.zip".into(), zip_of(&cigre_files()))]);
+    let (base, requests) = http_server(vec![("/model.zip".into(), zip_of(&cigre_files()))], 201);
     client
         .act(
             uuid,

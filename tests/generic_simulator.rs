@@ -9,12 +9,11 @@
 
 mod common;
 
+use common::http_server::http_server;
 use common::*;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Names resolved through PATH (`sh` is `/usr/bin/sh`: symlinks are not
@@ -665,83 +664,6 @@ fn nix_kill(pid: i32, signal: &str) {
     assert!(status.success());
 }
 
-/// A request the test HTTP server received.
-#[derive(Debug)]
-struct Request {
-    method: String,
-    path: String,
-    authorization: Option<String>,
-    body: Vec<u8>,
-}
-
-/// A minimal HTTP/1.1 server on 127.0.0.1: answers GET `path` with
-/// `files[path]`, records PUTs; every request is sent on the channel.
-fn http_server(files: Vec<(String, Vec<u8>)>) -> (String, mpsc::Receiver<Request>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut parts = line.split_whitespace();
-            let method = parts.next().unwrap_or_default().to_owned();
-            let path = parts.next().unwrap_or_default().to_owned();
-            let (mut length, mut authorization) = (0usize, None);
-            loop {
-                let mut header = String::new();
-                reader.read_line(&mut header).unwrap();
-                let header = header.trim_end();
-                if header.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':') {
-                    match name.to_ascii_lowercase().as_str() {
-                        "content-length" => length = value.trim().parse().unwrap(),
-                        "authorization" => authorization = Some(value.trim().to_owned()),
-                        _ => {}
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let found = files
-                .iter()
-                .find(|(p, _)| *p == path)
-                .map(|(_, b)| b.clone());
-            let response: Vec<u8> = match (method.as_str(), found) {
-                ("GET", Some(bytes)) => {
-                    let mut r = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        bytes.len()
-                    )
-                    .into_bytes();
-                    r.extend(bytes);
-                    r
-                }
-                ("PUT", _) => {
-                    b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_vec()
-                }
-                _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    .to_vec(),
-            };
-            let _ = stream.write_all(&response);
-            let _ = tx.send(Request {
-                method,
-                path,
-                authorization,
-                body,
-            });
-        }
-    });
-    (base, rx)
-}
-
 fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, text) in files {
@@ -756,7 +678,7 @@ fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
 #[tokio::test]
 async fn the_model_is_downloaded_and_unpacked_and_the_results_uploaded() {
     let model = zip_of(&[("input.txt", "42 volts\n")]);
-    let (base, requests) = http_server(vec![("/files/model.zip".into(), model)]);
+    let (base, requests) = http_server(vec![("/files/model.zip".into(), model)], 201);
     let mut lab = lab("").await;
     lab.client
         .act(
@@ -797,7 +719,7 @@ async fn the_model_is_downloaded_and_unpacked_and_the_results_uploaded() {
 
 #[tokio::test]
 async fn a_failed_model_download_is_an_error_and_nothing_runs() {
-    let (base, _requests) = http_server(Vec::new());
+    let (base, _requests) = http_server(Vec::new(), 201);
     let mut lab = lab("").await;
     lab.client
         .act(

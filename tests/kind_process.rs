@@ -17,7 +17,7 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -501,17 +501,11 @@ fn kind_cli(config: &std::path::Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_python_kind_from_kind_new_is_installed_listed_driven_and_removed() {
-    // Driven by the reference's own CLI, which only knows this exchange.
-    let exchange = reference_cli::EXCHANGE;
-    let mut client = connect(exchange).await;
-    let (manager, sim) = (new_uuid(), new_uuid());
-    let work = tempfile::tempdir().unwrap();
-    let project = work.path().join("clock");
+/// `villas-controller kind new NAME --lang LANG` in `work`: the project.
+fn kind_new(work: &Path, name: &str, lang: &str) -> PathBuf {
     let made = std::process::Command::new(binary())
-        .args(["kind", "new", "clock", "--lang", "python"])
-        .current_dir(work.path())
+        .args(["kind", "new", name, "--lang", lang])
+        .current_dir(work)
         .output()
         .unwrap();
     assert!(
@@ -519,6 +513,17 @@ async fn a_python_kind_from_kind_new_is_installed_listed_driven_and_removed() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
+    work.join(name)
+}
+
+#[tokio::test]
+async fn a_python_kind_from_kind_new_is_installed_listed_driven_and_removed() {
+    // Driven by the reference's own CLI, which only knows this exchange.
+    let exchange = reference_cli::EXCHANGE;
+    let mut client = connect(exchange).await;
+    let (manager, sim) = (new_uuid(), new_uuid());
+    let work = tempfile::tempdir().unwrap();
+    let project = kind_new(work.path(), "clock", "python");
     assert!(project.join("clock_kind/kind.py").is_file());
     let state = work.path().join("state");
     let components = format!("- {{category: simulator, type: clock, name: Clock, uuid: {sim}}}\n");
@@ -715,17 +720,7 @@ async fn a_rust_kind_from_kind_new_builds_passes_its_tests_and_is_installed_and_
     let mut client = connect(exchange).await;
     let (manager, sim) = (new_uuid(), new_uuid());
     let work = tempfile::tempdir().unwrap();
-    let project = work.path().join("ticker");
-    let made = std::process::Command::new(binary())
-        .args(["kind", "new", "ticker", "--lang", "rust"])
-        .current_dir(work.path())
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let project = kind_new(work.path(), "ticker", "rust");
     let cargo_toml = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
     let sdk = repo().join("sdk");
     assert!(

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::http_server::{http_server, Request};
 use common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -155,7 +156,14 @@ impl Lab {
 
     /// Starts and waits until the Job exists; returns its name.
     async fn start(&mut self, parameters: Value) -> String {
-        self.act("start", parameters).await;
+        self.start_with(json!({"action": "start", "parameters": parameters}))
+            .await
+    }
+
+    /// Sends this `start` action and waits until the Job exists; returns
+    /// its name.
+    async fn start_with(&mut self, start: Value) -> String {
+        self.client.act(&self.sim, &start).await.unwrap();
         let sim = self.sim.clone();
         let created = self
             .client
@@ -738,52 +746,9 @@ async fn a_taken_name_is_tried_again_and_a_lasting_conflict_is_an_error() {
 
 /// A request the upload server received: method, path, authorization,
 /// body.
-type Upload = (String, String, String, Vec<u8>);
-
-/// An HTTP server on 127.0.0.1:0 answering every request with `code`;
-/// sends each request to the channel.
-fn upload_server(code: u16) -> (String, std::sync::mpsc::Receiver<Upload>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut parts = line.split_whitespace();
-            let method = parts.next().unwrap_or_default().to_owned();
-            let path = parts.next().unwrap_or_default().to_owned();
-            let (mut length, mut authorization) = (0usize, String::new());
-            loop {
-                let mut header = String::new();
-                reader.read_line(&mut header).unwrap();
-                let header = header.trim_end();
-                if header.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':') {
-                    match name.to_ascii_lowercase().as_str() {
-                        "content-length" => length = value.trim().parse().unwrap(),
-                        "authorization" => value.trim().clone_into(&mut authorization),
-                        _ => {}
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let _ = tx.send((method, path, authorization, body));
-            let _ = stream.write_all(
-                format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .as_bytes(),
-            );
-        }
-    });
-    (base, rx)
+/// An HTTP server on 127.0.0.1:0 answering uploads (PUT) with `code`.
+fn upload_server(code: u16) -> (String, std::sync::mpsc::Receiver<Request>) {
+    http_server(Vec::new(), code)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -795,23 +760,7 @@ async fn the_results_are_uploaded_before_idle_and_a_failed_upload_is_an_error() 
         json!({"action": "start", "parameters": {},
                "results": {"url": url, "token": "results-token"}})
     };
-    lab.client
-        .act(&lab.sim, &start(format!("{base}/results/1")))
-        .await
-        .unwrap();
-    let sim = lab.sim.clone();
-    let created = lab
-        .client
-        .wait_for("the job's name", |r| {
-            r.uuid().as_deref() == Some(sim.as_str()) && r.body["status"]["job_name"].is_string()
-        })
-        .await
-        .unwrap();
-    let job = created.body["status"]["job_name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    lab.forget();
+    let job = lab.start_with(start(format!("{base}/results/1"))).await;
     lab.running(&job).await;
     let pod = lab.fake.names(Resource::Pods, NS)[0].clone();
     lab.fake.set_log(NS, &pod, "3.14159\n");
@@ -821,9 +770,14 @@ async fn the_results_are_uploaded_before_idle_and_a_failed_upload_is_an_error() 
         ["stopping", "idle"]
     );
     // Received before idle was published.
-    let (method, path, authorization, body) = uploads.try_recv().expect("uploaded before idle");
+    let Request {
+        method,
+        path,
+        authorization,
+        body,
+    } = uploads.try_recv().expect("uploaded before idle");
     assert_eq!((method.as_str(), path.as_str()), ("PUT", "/results/1"));
-    assert_eq!(authorization, "Bearer results-token");
+    assert_eq!(authorization.as_deref(), Some("Bearer results-token"));
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(body)).unwrap();
     let mut log = String::new();
     archive
@@ -928,33 +882,16 @@ async fn a_restarted_daemon_takes_up_its_jobs() {
 async fn a_restarted_daemon_uploads_the_results_of_a_job_that_completed_meanwhile() {
     let mut lab = lab().await;
     let (base, uploads) = upload_server(201);
-    lab.client
-        .act(
-            &lab.sim,
-            &json!({"action": "start", "parameters": {},
-                    "results": {"url": format!("{base}/results/9")}}),
-        )
-        .await
-        .unwrap();
-    let sim = lab.sim.clone();
-    let created = lab
-        .client
-        .wait_for("the job's name", |r| {
-            r.uuid().as_deref() == Some(sim.as_str()) && r.body["status"]["job_name"].is_string()
-        })
-        .await
-        .unwrap();
-    let job = created.body["status"]["job_name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    lab.forget();
+    let job = lab
+        .start_with(json!({"action": "start", "parameters": {},
+                           "results": {"url": format!("{base}/results/9")}}))
+        .await;
     lab.running(&job).await;
     drop(lab.daemon); // SIGKILL: the Job runs on and completes
     lab.fake.set_pod(NS, &job, PodPhase::Succeeded);
     lab.daemon = start_daemon(&lab.config, lab.dir.path());
     // Where the results go is read back from the run's payload.
-    let (method, path, _, _) = uploads.recv_timeout(DEADLINE).unwrap();
+    let Request { method, path, .. } = uploads.recv_timeout(DEADLINE).unwrap();
     assert_eq!((method.as_str(), path.as_str()), ("PUT", "/results/9"));
     wait_until("the completed run's payload is deleted", || {
         lab.fake.names(Resource::ConfigMaps, NS).is_empty()

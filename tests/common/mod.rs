@@ -22,6 +22,7 @@ pub use villas_client::wire::string_table;
 pub use villas_client::{Client, Received, Target};
 pub use villas_sdk::Headers;
 
+pub mod http_server;
 pub mod reference_cli;
 
 pub const DEADLINE: Duration = Duration::from_secs(15);
