@@ -31,6 +31,9 @@ from villas_kind import (
 #: Builds per uuid, across rebuilds (a reset after a crash builds anew).
 BUILDS: dict[str, int] = {}
 
+#: on_start calls per uuid, across rebuilds.
+ON_STARTS: dict[str, int] = {}
+
 
 class Probe(Component):
     def __init__(self, spec: ComponentSpec) -> None:
@@ -97,6 +100,22 @@ class Probe(Component):
             ctx.manager  # noqa: B018 - raises: a simulator is no manager
         return None
 
+    def on_start(self, ctx: Context) -> Outcome:
+        """What the ``on_start`` property says: ``watch`` (a field, ``starting``
+        now, ``running`` from a timer), ``crash``, ``refuse``."""
+        ON_STARTS[self.spec.uuid] = ON_STARTS.get(self.spec.uuid, 0) + 1
+        mode = self.spec.properties.get("on_start")
+        if mode == "watch":
+            self.extra = {"watching": True}
+            ctx.transition(State.STARTING)
+            ctx.schedule(0.0, "running-watched")
+        elif mode == "crash":
+            ctx.schedule(0.02, "fail")  # never fires: a crash cancels the instance's timers
+            raise RuntimeError("on_start crashed")
+        elif mode == "refuse":
+            raise KindError("nothing to watch", 5, property="on_start")
+        return None
+
     async def _start_async(self, ctx: Context) -> None:
         total = await ctx.run_blocking(sum, [1, 2, 3])
         self.extra = {"blocking": total}
@@ -139,6 +158,8 @@ class Probe(Component):
             "cancelled": self.cancelled,
             "builds": BUILDS[self.spec.uuid],
             **self.extra,
+            # Only for instances that test on_start (the others' fields stay as they were).
+            **({"on_starts": ON_STARTS.get(self.spec.uuid, 0)} if "on_start" in self.spec.properties else {}),
         }
 
     def on_remove(self) -> None:

@@ -97,6 +97,81 @@ def test_build_refusals(probe: KindProcess) -> None:
     assert build()["code"] == 7, "a uuid that exists already"
 
 
+# -- on_start ----------------------------------------------------------------
+
+
+def test_on_start_runs_after_the_build_reply_and_first_fields(probe: KindProcess) -> None:
+    uuid = probe.build("simulator", "probe", {"on_start": "watch"})
+    assert probe.events == [], "nothing came before the build's answer"
+    base = {"starts": 0, "fired": [], "cancelled": [], "builds": 1}
+    assert probe.next_event() == {"event": "fields", "instance": uuid, "fields": {**base, "on_starts": 0}}
+    # on_start: its fields, its transition, then its timer's fields and transition.
+    assert probe.next_event() == {
+        "event": "fields",
+        "instance": uuid,
+        "fields": {**base, "watching": True, "on_starts": 1},
+    }
+    assert probe.next_event() == {"event": "transition", "instance": uuid, "state": "starting"}
+    assert probe.next_event()["fields"]["fired"] == ["running-watched"]
+    assert probe.next_event() == {"event": "transition", "instance": uuid, "state": "running"}
+    # Once per build: an action after it does not run it again.
+    assert probe.act(uuid, "stop")["ok"]
+    assert probe.wait_state(uuid, "idle") == ["idle"]
+    assert probe.fields(uuid)["on_starts"] == 1
+
+
+def test_an_action_sent_right_after_build_comes_after_on_start(probe: KindProcess) -> None:
+    instance = "u-watch"
+    probe.send(
+        {"op": "build", "id": 50, "instance": instance, "category": "simulator", "type": "probe",
+         "properties": {"on_start": "watch"}, "data_dir": None}
+    )
+    probe.send({"op": "act", "id": 51, "instance": instance, "state": "starting",
+                "action": {"action": "start", "parameters": {"mode": "later", "after": 10}}})
+    assert probe.reply(50)["ok"]
+    assert probe.reply(51)["ok"]
+    # on_start's transition (idle -> starting) came first, so it was allowed.
+    assert probe.wait_state(instance, "starting") == ["starting"]
+    assert probe.fields(instance)["on_starts"] == 1
+
+
+def test_a_crash_in_on_start_fails_the_instance_and_the_process_lives(probe: KindProcess) -> None:
+    uuid = probe.build("simulator", "probe", {"on_start": "crash"})
+    event = probe.expect(lambda e: e.get("event") == "fail", "the failure")
+    assert event["instance"] == uuid
+    assert event["error"]["code"] == 9
+    assert event["error"]["message"] == "RuntimeError: on_start crashed"
+    assert "on_start of " + uuid + " raised" in probe.wait_for_log("on_start of")
+    assert probe.request("ping")["ok"]
+    # The process serves on: another instance runs, and the crashed one's
+    # timer (due before the other's) never fired (it would fail it again).
+    other = probe.build("simulator", "probe")
+    assert probe.act(other, "start", {"mode": "later", "after": 0.1})["ok"]
+    probe.wait_state(other, "running")
+    assert [e for e in probe.history if e.get("event") == "fail"] == [event]
+    # reset rebuilds the crashed instance and does not run on_start again
+    # (as the Rust SDK: on_start runs when the instance starts, not on reset).
+    assert probe.act(uuid, "reset", state="resetting")["ok"]
+    assert probe.wait_state(uuid, "idle") == ["idle"]
+    assert probe.fields(uuid)["builds"] == 2
+    assert probe.fields(uuid)["on_starts"] == 1
+    assert probe.act(uuid, "start", {"mode": "now"})["ok"]
+    assert probe.wait_state(uuid, "running") == ["running"]
+
+
+def test_a_refusal_from_on_start_fails_the_instance_with_its_error(probe: KindProcess) -> None:
+    uuid = probe.build("simulator", "probe", {"on_start": "refuse"})
+    event = probe.expect(lambda e: e.get("event") == "fail", "the failure")
+    assert event == {
+        "event": "fail",
+        "instance": uuid,
+        "error": {"message": "nothing to watch", "code": 5, "property": "on_start"},
+    }
+    assert probe.act(uuid, "reset", state="resetting")["ok"]
+    assert probe.wait_state(uuid, "idle") == ["idle"]
+    assert probe.fields(uuid)["on_starts"] == 1, "not run again by reset"
+
+
 # -- actions -----------------------------------------------------------------
 
 

@@ -144,6 +144,21 @@ class Instance:
                 self.state = State.ERROR
             return error
 
+    def start(self) -> None:
+        """Runs the component's :meth:`~Component.on_start` beside the loop, after
+        the build's answer and first fields were sent; it holds the instance
+        as any handler does, and comes before the requests read after the
+        build. An error from it fails the instance."""
+        self._track(asyncio.ensure_future(self._start()))
+
+    async def _start(self) -> None:
+        async with self.lock:
+            if self.removed:
+                return
+            error = await self.call("on_start", lambda: self.component.on_start(self.context), ErrorCode.FAILED)
+            if error is not None:
+                self.fail(error)
+
     def release(self) -> None:
         """Cancels every timer and task (a reset, the removal, a crash)."""
         self.generation += 1

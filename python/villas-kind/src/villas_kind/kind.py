@@ -126,6 +126,20 @@ class Component:
         """``delete`` (managers): ``await ctx.manager.delete(uuid)``."""
         raise _unsupported("delete")
 
+    def on_start(self, ctx: Context) -> Outcome:
+        """The instance was built: where one that watches something by itself
+        (a remote API polled by a timer) begins. Called once per ``build``,
+        right after the daemon got the build's answer and the instance's
+        first status fields, in state ``idle``, with the full context; the
+        events it produces are sent as for any handler, and an exception fails
+        the instance as one from :meth:`on_timer` does (``error``, code 9 for
+        one that is no :class:`KindError`; the process lives on). Not called
+        again after a ``reset``, not even one that rebuilds a crashed
+        instance: as the Rust SDK's ``Component::on_start``, which the
+        daemon's actor calls when it starts, not on ``reset``. The default
+        does nothing."""
+        return None
+
     def reset(self, ctx: Context, action: Action) -> Outcome:
         """``reset`` (state ``resetting``), after every timer and task of the
         instance was cancelled: release what runs and report ``idle``. The

@@ -278,7 +278,10 @@ class Server:
         )
         self._instances[request.instance] = instance
         self._reply(request.id)
+        # What the daemon's actor does once it started an in-process
+        # instance: its first fields, then its on_start hook.
         instance.sync_fields()
+        instance.start()
 
     def _act(self, request: wire.Act) -> None:
         instance = self._instances.get(request.instance)
