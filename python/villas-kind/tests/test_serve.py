@@ -169,7 +169,9 @@ def test_a_refusal_from_on_start_fails_the_instance_with_its_error(probe: KindPr
     }
     assert probe.act(uuid, "reset", state="resetting")["ok"]
     assert probe.wait_state(uuid, "idle") == ["idle"]
+    assert probe.request("ping")["ok"]  # what a reset would have run came before its answer
     assert probe.fields(uuid)["on_starts"] == 1, "not run again by reset"
+    assert [e for e in probe.history if e.get("event") == "fail"] == [event]
 
 
 # -- actions -----------------------------------------------------------------
