@@ -120,7 +120,9 @@ class KindProcess:
         uuid: str | None = None,
         data_dir: str | None = None,
     ) -> str:
-        """Builds an instance, which must succeed: its uuid."""
+        """Builds an instance, which must succeed: its uuid. The kind sends the
+        instance's first fields and runs its ``on_start`` after this answer,
+        as under the daemon: their events follow (:meth:`next_event`)."""
         instance = uuid or str(uuids.uuid4())
         answer = self.request(
             "build",
