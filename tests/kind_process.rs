@@ -252,6 +252,26 @@ async fn bad_messages_from_a_kind_process_are_logged_and_refused() {
     still_answers(&mut client, &other).await;
 }
 
+/// When `env` is set, serves `kind` as the kind process `name` through
+/// the Rust SDK and exits: the body of the ignored tests below, which the
+/// daemon runs from this very test binary.
+fn serve_here_if(env: &str, kind: std::sync::Arc<dyn villas_sdk::Kind>, name: &str) {
+    if std::env::var_os(env).is_some() {
+        std::process::exit(villas_sdk::serve::serve(vec![kind], name, "0.1.0"));
+    }
+}
+
+/// The `kind_processes` entry running the ignored test `test` of this
+/// binary with `env` set. libtest prints a line before the test runs: the
+/// daemon refuses it as not JSON, harmlessly.
+fn served_from_this_binary(name: &str, test: &str, env: &str) -> String {
+    let me = std::env::current_exe().unwrap();
+    format!(
+        "kind_processes:\n- name: {name}\n  command: [{me}, {test}, --exact, --ignored, --nocapture, -q, --test-threads=1]\n  environment: {{{env}: '1'}}\n",
+        me = me.display()
+    )
+}
+
 /// Not a test: the dummy kind served as a kind process by the Rust SDK,
 /// which the daemon of `the_rust_sdk_turns_a_kind_into_a_kind_process`
 /// runs through this very test binary.
@@ -259,11 +279,11 @@ async fn bad_messages_from_a_kind_process_are_logged_and_refused() {
 #[ignore = "run by the daemon as a kind process"]
 fn serve_the_dummy_kind() {
     use villas_sdk::TypedKind;
-    if std::env::var_os("VILLAS_TEST_SERVE_DUMMY").is_none() {
-        return;
-    }
-    let kinds = vec![villas_kind_dummy::DummyKind.into_kind()];
-    std::process::exit(villas_sdk::serve::serve(kinds, "rust-dummy", "0.1.0"));
+    serve_here_if(
+        "VILLAS_TEST_SERVE_DUMMY",
+        villas_kind_dummy::DummyKind.into_kind(),
+        "rust-dummy",
+    );
 }
 
 #[tokio::test]
@@ -271,13 +291,14 @@ async fn the_rust_sdk_turns_a_kind_into_a_kind_process() {
     let exchange = test_exchange();
     let mut client = connect(&exchange).await;
     let (manager, sim) = (new_uuid(), new_uuid());
-    let me = std::env::current_exe().unwrap();
-    // libtest prints a line before the test runs: the daemon refuses it
-    // as not JSON, harmlessly.
     let config = format!(
-        "{}kind_processes:\n- name: rust-dummy\n  command: [{me}, serve_the_dummy_kind, --exact, --ignored, --nocapture, -q, --test-threads=1]\n  environment: {{VILLAS_TEST_SERVE_DUMMY: '1'}}\n",
+        "{}{}",
         config(&exchange, &manager, &dummy(&sim, None, "Served")),
-        me = me.display()
+        served_from_this_binary(
+            "rust-dummy",
+            "serve_the_dummy_kind",
+            "VILLAS_TEST_SERVE_DUMMY"
+        )
     );
     let mut daemon = Daemon::start(&config);
     let served = daemon.wait_log("kind served by a kind process");
@@ -420,11 +441,11 @@ impl villas_sdk::typed::TypedComponent for Watcher {
 #[ignore = "run by the daemon as a kind process"]
 fn serve_the_watcher_kind() {
     use villas_sdk::TypedKind;
-    if std::env::var_os("VILLAS_TEST_SERVE_WATCHER").is_none() {
-        return;
-    }
-    let kinds = vec![WatcherKind.into_kind()];
-    std::process::exit(villas_sdk::serve::serve(kinds, "rust-watcher", "0.1.0"));
+    serve_here_if(
+        "VILLAS_TEST_SERVE_WATCHER",
+        WatcherKind.into_kind(),
+        "rust-watcher",
+    );
 }
 
 #[tokio::test]
@@ -432,13 +453,16 @@ async fn the_rust_sdk_calls_on_start_as_the_daemon_does() {
     let exchange = test_exchange();
     let mut client = connect(&exchange).await;
     let (manager, sim) = (new_uuid(), new_uuid());
-    let me = std::env::current_exe().unwrap();
     let components =
         format!("- {{category: simulator, type: watcher, name: Watcher, uuid: {sim}}}\n");
     let config = format!(
-        "{}kind_processes:\n- name: rust-watcher\n  command: [{me}, serve_the_watcher_kind, --exact, --ignored, --nocapture, -q, --test-threads=1]\n  environment: {{VILLAS_TEST_SERVE_WATCHER: '1'}}\n",
+        "{}{}",
         config(&exchange, &manager, &components),
-        me = me.display()
+        served_from_this_binary(
+            "rust-watcher",
+            "serve_the_watcher_kind",
+            "VILLAS_TEST_SERVE_WATCHER"
+        )
     );
     let _daemon = Daemon::start(&config);
     // The first status comes before the kind's fields; on_start's follow.

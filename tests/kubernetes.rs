@@ -181,6 +181,18 @@ impl Lab {
             .to_owned()
     }
 
+    /// `delete` of the component through its manager, until it is `gone`.
+    async fn delete_through_the_manager(&mut self) {
+        self.client
+            .act(
+                &self.manager,
+                &json!({"action": "delete", "parameters": {"uuid": self.sim}}),
+            )
+            .await
+            .unwrap();
+        self.client.wait_state(&self.sim, "gone").await.unwrap();
+    }
+
     async fn running(&mut self, job: &str) {
         self.fake.set_pod(NS, job, PodPhase::Running);
         self.client.wait_state(&self.sim, "running").await.unwrap();
@@ -394,14 +406,7 @@ async fn deleting_the_component_removes_its_objects() {
     let mut lab = lab().await;
     let job = lab.start(json!({})).await;
     lab.running(&job).await;
-    lab.client
-        .act(
-            &lab.manager,
-            &json!({"action": "delete", "parameters": {"uuid": lab.sim}}),
-        )
-        .await
-        .unwrap();
-    lab.client.wait_state(&lab.sim, "gone").await.unwrap();
+    lab.delete_through_the_manager().await;
     wait_until("the job and its payload are deleted", || {
         lab.fake.names(Resource::Jobs, NS).is_empty()
             && lab.fake.names(Resource::ConfigMaps, NS).is_empty()
@@ -414,14 +419,7 @@ async fn a_deletion_the_api_refused_is_done_when_it_answers_again() {
     let job = lab.start(json!({})).await;
     lab.running(&job).await;
     lab.fake.fail_next("DELETE", Resource::Jobs, 503, 1);
-    lab.client
-        .act(
-            &lab.manager,
-            &json!({"action": "delete", "parameters": {"uuid": lab.sim}}),
-        )
-        .await
-        .unwrap();
-    lab.client.wait_state(&lab.sim, "gone").await.unwrap();
+    lab.delete_through_the_manager().await;
     let manager = lab.manager.clone();
     let error = lab.client.wait_state(&manager, "error").await.unwrap();
     assert_eq!(error.error_kind().as_deref(), Some("remote-error"));
